@@ -246,14 +246,24 @@ impl Schedule {
         loop {
             let months = OVERLAP_MONTHS - start.months_until(w);
             w = find(&both, w, true, Dir::Forward, months)?;
-            // The wall minute must exist; in a fold its first occurrence is
-            // as good an example as any.
+            // The wall minute must exist (not in a gap) to be contained.
             let dt = w.to_datetime()?;
-            match self.tz.to_ambiguous_timestamp(dt).offset() {
-                AmbiguousOffset::Unambiguous { offset } => return offset.to_timestamp(dt).ok(),
-                AmbiguousOffset::Fold { before, .. } => return before.to_timestamp(dt).ok(),
-                AmbiguousOffset::Gap { .. } => w = w.step(Dir::Forward),
+            let occurrences = match self.tz.to_ambiguous_timestamp(dt).offset() {
+                AmbiguousOffset::Unambiguous { offset } => [Some(offset), None],
+                AmbiguousOffset::Fold { before, after } => [Some(before), Some(after)],
+                AmbiguousOffset::Gap { .. } => [None, None],
+            };
+            // `from` may lie in the second pass of a repeated hour, after
+            // this wall's first occurrence.
+            let first_after = occurrences
+                .into_iter()
+                .flatten()
+                .filter_map(|offset| offset.to_timestamp(dt).ok())
+                .find(|t| *t >= from);
+            if first_after.is_some() {
+                return first_after;
             }
+            w = w.step(Dir::Forward);
         }
     }
 
