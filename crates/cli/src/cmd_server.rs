@@ -1,0 +1,33 @@
+//! `dayshift server`.
+
+use anyhow::Result;
+use tracing_subscriber::EnvFilter;
+
+use crate::args::ServerArgs;
+use crate::config::default_data_dir;
+use crate::output::color_enabled;
+
+pub async fn run(args: ServerArgs) -> Result<()> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(color_enabled())
+        .with_writer(std::io::stderr)
+        .init();
+
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir()?,
+    };
+    let config = dayshift_server::ServerConfig {
+        address: args.address,
+        data_dir,
+        postgres_url: args.postgres_url.filter(|u| !u.trim().is_empty()),
+        autobuild_poll_interval: args.autobuild_poll_interval,
+        prebuilds_reconcile_interval: args.prebuilds_reconcile_interval,
+        provisioner_daemons: args.provisioner_daemons,
+        provisioner_psk: args.provisioner_psk.filter(|k| !k.is_empty()),
+        dev_clock: args.dev_clock,
+    };
+    dayshift_server::run(config).await
+}

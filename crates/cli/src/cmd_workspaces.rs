@@ -1,0 +1,262 @@
+//! `dayshift create|list|show|start|stop|restart|delete`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+use anyhow::{bail, Context, Result};
+use dayshift_sdk::{CreateWorkspaceRequest, Transition, Workspace, WorkspaceStatus};
+use jiff::Timestamp;
+
+use crate::args::{CreateArgs, ListArgs, WorkspaceActionArgs, WorkspaceArg};
+use crate::ctx::{display_name, resolve_workspace, Ctx};
+use crate::follow::follow_build;
+use crate::format::{
+    default_zone, duration, humanize_schedule, parse_autostart, parse_positive_duration, relative,
+    to_millis, ttl_column,
+};
+use crate::output::{print_json, print_table, stdin_is_terminal};
+
+pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
+    let autostart_schedule = match &args.start_at {
+        Some(input) => parse_autostart(input, &default_zone())?.map(|s| s.to_string()),
+        None => None,
+    };
+    let ttl_ms = match &args.stop_after {
+        Some(input) => Some(to_millis(parse_positive_duration(input)?)?),
+        None => None,
+    };
+    let mut parameters = BTreeMap::new();
+    for (k, v) in args.parameters {
+        if parameters.insert(k.clone(), v).is_some() {
+            bail!("parameter {k:?} given twice");
+        }
+    }
+    let client = ctx.client()?;
+    let ws = client
+        .create_workspace(&CreateWorkspaceRequest {
+            name: args.name,
+            template: args.template,
+            template_version_id: None,
+            parameters: (!parameters.is_empty()).then_some(parameters),
+            preset: args.preset,
+            autostart_schedule,
+            ttl_ms,
+        })
+        .await?;
+    let display = display_name(&ws);
+    let build = follow_build(&client, &display, &ws.id, &ws.latest_build).await?;
+    println!("Workspace {display} is {}.", build.status.as_str());
+    Ok(())
+}
+
+pub async fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
+    let client = ctx.client()?;
+    let timed = client.workspaces_timed(args.all).await?;
+    if ctx.json() {
+        return print_json(&timed.value);
+    }
+    let now = timed.server_time.unwrap_or_else(Timestamp::now);
+    print_table(
+        [
+            "WORKSPACE",
+            "TEMPLATE",
+            "STATUS",
+            "LAST BUILT",
+            "OUTDATED",
+            "AUTOSTART",
+            "TTL",
+        ],
+        timed.value.iter().map(|ws| list_row(ws, now)),
+    );
+    Ok(())
+}
+
+pub fn list_row(ws: &Workspace, now: Timestamp) -> Vec<String> {
+    vec![
+        display_name(ws),
+        ws.template_name.clone(),
+        status_text(ws),
+        relative(ws.latest_build.created_at, now),
+        if ws.outdated { "yes" } else { "no" }.to_string(),
+        ws.autostart_schedule
+            .as_deref()
+            .map(humanize_schedule)
+            .unwrap_or_default(),
+        ttl_column(ws),
+    ]
+}
+
+fn status_text(ws: &Workspace) -> String {
+    if ws.dormant_at.is_some() {
+        format!("{} (dormant)", ws.status.as_str())
+    } else {
+        ws.status.as_str().to_string()
+    }
+}
+
+pub async fn show(ctx: &Ctx, args: WorkspaceArg) -> Result<()> {
+    let client = ctx.client()?;
+    let (ws, now) = resolve_workspace(&client, &args.workspace).await?;
+    if ctx.json() {
+        return print_json(&ws);
+    }
+    let b = &ws.latest_build;
+    let mut rows: Vec<(String, String)> = vec![
+        ("Workspace".into(), display_name(&ws)),
+        ("Template".into(), ws.template_name.clone()),
+        (
+            "Status".into(),
+            format!(
+                "{}{}",
+                status_text(&ws),
+                if ws.outdated {
+                    " (outdated: a newer template version is active)"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        (
+            "Latest build".into(),
+            format!(
+                "#{} {} ({}), {}, {}",
+                b.build_number,
+                b.transition.as_str(),
+                wire(&b.reason),
+                wire(&b.job_status),
+                relative(b.created_at, now)
+            ),
+        ),
+        (
+            "Autostart".into(),
+            match &ws.autostart_schedule {
+                Some(s) => {
+                    let mut text = humanize_schedule(s);
+                    if let Some(next) = ws.next_start_at {
+                        text.push_str(&format!(", next {}", relative(next, now)));
+                    }
+                    text
+                }
+                None => "manual".into(),
+            },
+        ),
+        (
+            "TTL".into(),
+            ws.ttl_ms
+                .map(|ms| duration(jiff::SignedDuration::from_millis(ms)))
+                .unwrap_or_else(|| "manual (template default applies)".into()),
+        ),
+    ];
+    if ws.status == WorkspaceStatus::Running {
+        rows.push((
+            "Stops".into(),
+            match b.deadline {
+                Some(deadline) => relative(deadline, now),
+                None => "manually".into(),
+            },
+        ));
+        if let Some(max) = b.max_deadline {
+            rows.push(("Max deadline".into(), relative(max, now)));
+        }
+    }
+    rows.push(("Last used".into(), relative(ws.last_used_at, now)));
+    if let Some(dormant) = ws.dormant_at {
+        rows.push(("Dormant since".into(), relative(dormant, now)));
+    }
+    if let Some(deleting) = ws.deleting_at {
+        rows.push(("Deleted".into(), relative(deleting, now)));
+    }
+    if let Some(error) = &b.error {
+        rows.push(("Error".into(), error.clone()));
+    }
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in &rows {
+        println!("{:width$}  {v}", format!("{k}:"), width = width + 1);
+    }
+    if !b.outputs.is_empty() {
+        println!();
+        print_table(
+            ["OUTPUT", "VALUE"],
+            b.outputs.iter().map(|(k, v)| [k.clone(), v.clone()]),
+        );
+    }
+    let logs = client.build_logs(&b.id, 0, false).await?;
+    if !logs.is_empty() {
+        const TAIL: usize = 20;
+        println!();
+        println!(
+            "Build log (#{}{}):",
+            b.build_number,
+            if logs.len() > TAIL {
+                format!(", last {TAIL} lines")
+            } else {
+                String::new()
+            }
+        );
+        for line in logs.iter().skip(logs.len().saturating_sub(TAIL)) {
+            println!("  {}", line.output.trim_end_matches(['\n', '\r']));
+        }
+    }
+    Ok(())
+}
+
+/// An enum's name on the wire (`prebuild_claim`, `succeeded`).
+fn wire<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+pub async fn transition(
+    ctx: &Ctx,
+    args: WorkspaceActionArgs,
+    transition: Transition,
+) -> Result<()> {
+    let client = ctx.client()?;
+    let (ws, _) = resolve_workspace(&client, &args.workspace).await?;
+    let display = display_name(&ws);
+    if transition == Transition::Delete
+        && !args.yes.yes
+        && stdin_is_terminal()
+        && !confirm(&format!("Delete workspace {display}? [y/N] "))?
+    {
+        bail!("not deleted");
+    }
+    let build = client.create_build(&ws.id, transition).await?;
+    let done = follow_build(&client, &display, &ws.id, &build).await?;
+    println!("Workspace {display} is {}.", done.status.as_str());
+    Ok(())
+}
+
+pub async fn restart(ctx: &Ctx, args: WorkspaceActionArgs) -> Result<()> {
+    let client = ctx.client()?;
+    let (ws, _) = resolve_workspace(&client, &args.workspace).await?;
+    let display = display_name(&ws);
+    if !matches!(
+        ws.status,
+        WorkspaceStatus::Stopped | WorkspaceStatus::Canceled
+    ) || ws.latest_build.transition != Transition::Stop
+    {
+        let build = client.create_build(&ws.id, Transition::Stop).await?;
+        follow_build(&client, &display, &ws.id, &build).await?;
+    }
+    let build = client.create_build(&ws.id, Transition::Start).await?;
+    let done = follow_build(&client, &display, &ws.id, &build).await?;
+    println!("Workspace {display} is {}.", done.status.as_str());
+    Ok(())
+}
+
+fn confirm(question: &str) -> Result<bool> {
+    eprint!("{question}");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the answer")?;
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}

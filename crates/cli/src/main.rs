@@ -1,0 +1,127 @@
+//! `dayshift`: the server and every client command (DESIGN §6).
+//!
+//! Exit codes: 0 on success, 1 on a server-reported or runtime error (the
+//! message on stderr as `error: ...`), 2 on usage errors (clap). `dayshift
+//! ssh` exits with its command's code.
+
+mod args;
+mod cmd_prebuilds;
+mod cmd_schedule;
+mod cmd_server;
+mod cmd_ssh;
+mod cmd_templates;
+mod cmd_users;
+mod cmd_workspaces;
+mod config;
+mod ctx;
+mod follow;
+mod format;
+mod notifier;
+mod output;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+use dayshift_sdk::{ClientError, Transition};
+
+use args::{
+    Cli, Command, PrebuildsCommand, ProvisionerCommand, ScheduleCommand, TemplatesCommand,
+    UsersCommand,
+};
+use ctx::Ctx;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            output::print_error(&format!("cannot start the async runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            output::print_error(&error_text(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error chain on one line (`context: cause`), with a hint when the
+/// session is no longer valid.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        match cause.downcast_ref::<ClientError>() {
+            // reqwest repeats itself down its chain: name the URL and the
+            // root cause only.
+            Some(ClientError::Transport { url, .. }) => {
+                let root = e.root_cause().to_string();
+                parts.push(format!("cannot reach {url}: {root}"));
+                break;
+            }
+            // The server's message (and detail, validations) in full.
+            Some(client_error) => {
+                parts.push(client_error.to_string());
+                break;
+            }
+            None => parts.push(cause.to_string()),
+        }
+    }
+    let mut text = parts.join(": ");
+    let unauthorized = e
+        .chain()
+        .filter_map(|c| c.downcast_ref::<ClientError>())
+        .any(|c| c.status().is_some_and(|s| s.as_u16() == 401));
+    if unauthorized {
+        text.push_str("\n(run 'dayshift login URL' to start a new session)");
+    }
+    text
+}
+
+async fn run(cli: Cli) -> Result<u8> {
+    let ctx = Ctx { global: cli.global };
+    match cli.command {
+        Command::Server(args) => cmd_server::run(args).await?,
+        Command::Login(args) => cmd_users::login(args).await?,
+        Command::Users(UsersCommand::Create(args)) => cmd_users::create(&ctx, args).await?,
+        Command::Templates(TemplatesCommand::Push(args)) => cmd_templates::push(&ctx, args).await?,
+        Command::Templates(TemplatesCommand::List) => cmd_templates::list(&ctx).await?,
+        Command::Templates(TemplatesCommand::Edit(args)) => cmd_templates::edit(&ctx, args).await?,
+        Command::Create(args) => cmd_workspaces::create(&ctx, args).await?,
+        Command::List(args) => cmd_workspaces::list(&ctx, args).await?,
+        Command::Show(args) => cmd_workspaces::show(&ctx, args).await?,
+        Command::Start(args) => cmd_workspaces::transition(&ctx, args, Transition::Start).await?,
+        Command::Stop(args) => cmd_workspaces::transition(&ctx, args, Transition::Stop).await?,
+        Command::Delete(args) => cmd_workspaces::transition(&ctx, args, Transition::Delete).await?,
+        Command::Restart(args) => cmd_workspaces::restart(&ctx, args).await?,
+        Command::Schedule(ScheduleCommand::Show(args)) => cmd_schedule::show(&ctx, args).await?,
+        Command::Schedule(ScheduleCommand::Start(args)) => cmd_schedule::start(&ctx, args).await?,
+        Command::Schedule(ScheduleCommand::Stop(args)) => cmd_schedule::stop(&ctx, args).await?,
+        Command::Schedule(ScheduleCommand::Extend(args)) => {
+            cmd_schedule::extend(&ctx, args).await?
+        }
+        Command::Schedule(ScheduleCommand::Preview(args)) => cmd_schedule::preview(&ctx, args)?,
+        Command::Bump(args) => cmd_schedule::bump(&ctx, args).await?,
+        Command::Prebuilds(PrebuildsCommand::Status) => cmd_prebuilds::status(&ctx).await?,
+        Command::Prebuilds(PrebuildsCommand::Pause) => {
+            cmd_prebuilds::set_paused(&ctx, true).await?
+        }
+        Command::Prebuilds(PrebuildsCommand::Resume) => {
+            cmd_prebuilds::set_paused(&ctx, false).await?
+        }
+        Command::Ssh(args) => return cmd_ssh::ssh(&ctx, args).await,
+        Command::Provisioner(ProvisionerCommand::Start(args)) => {
+            // TODO: call dayshift_server::run_external_provisioner(url, key)
+            // once the server crate provides it (DESIGN §8).
+            let _ = (&ctx.global.url, &args.key);
+            anyhow::bail!("'dayshift provisioner start' is not available in this build");
+        }
+    }
+    Ok(0)
+}
