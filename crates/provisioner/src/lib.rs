@@ -9,6 +9,7 @@
 //! scripts only as environment variables.
 
 pub mod bundle;
+pub mod daemon;
 mod duration;
 pub mod manifest;
 pub mod runner;

@@ -1,0 +1,146 @@
+//! The deadline and derived-time rules (DESIGN §3 "Deadlines"), handed to
+//! the store as its [`Policy`] so they are applied inside the transaction
+//! of every write.
+
+use dayshift_schedule::deadline::{
+    default_quiet_hours, max_deadline, next_allowed_autostart, start_deadline,
+    AutostopRequirement,
+};
+use dayshift_schedule::{Schedule, SignedDuration, Timestamp, Weekdays};
+use dayshift_store::{DerivedTimes, JobStatus, Policy, Transition, WorkspaceState};
+
+/// A failed delete is retried by autodelete at most once a day.
+pub const FAILED_DELETE_RETRY: SignedDuration = SignedDuration::from_hours(24);
+
+/// The lifecycle rules as the store's policy.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LifecyclePolicy;
+
+/// The workspace's autostart schedule when it may fire at all: set,
+/// parseable, allowed by the template, not dormant, not an unclaimed
+/// prebuild.
+pub fn autostart_schedule(state: &WorkspaceState) -> Option<Schedule> {
+    let ws = &state.workspace;
+    if !state.template.policy.allow_user_autostart
+        || ws.dormant_at.is_some()
+        || ws.prebuild_preset_id.is_some()
+    {
+        return None;
+    }
+    Schedule::parse_weekly(ws.autostart_schedule.as_deref()?).ok()
+}
+
+/// The next allowed autostart strictly after `after`.
+pub fn next_autostart(state: &WorkspaceState, after: Timestamp) -> Option<Timestamp> {
+    let schedule = autostart_schedule(state)?;
+    next_allowed_autostart(
+        &schedule,
+        after,
+        state.template.policy.autostart_requirement_days,
+    )
+}
+
+/// The TTL that applies to the workspace's next start: its own, or the
+/// template default when it has none or users may not set their own.
+pub fn effective_ttl(state: &WorkspaceState) -> Option<SignedDuration> {
+    let policy = &state.template.policy;
+    let ttl = if policy.allow_user_autostop {
+        state.workspace.ttl.or(Some(policy.default_ttl))
+    } else {
+        Some(policy.default_ttl)
+    };
+    ttl.filter(|d| d.is_positive())
+}
+
+/// The max deadline of a start at `now` from the template's autostop
+/// requirement, evaluated at the default quiet hours (midnight UTC).
+pub fn requirement_max_deadline(state: &WorkspaceState, now: Timestamp) -> Option<Timestamp> {
+    let policy = &state.template.policy;
+    if policy.autostop_requirement_days == Weekdays::NONE {
+        return None;
+    }
+    let requirement = AutostopRequirement {
+        days: policy.autostop_requirement_days,
+        weeks: policy.autostop_requirement_weeks.max(1),
+    };
+    max_deadline(now, &requirement, &default_quiet_hours())
+        .ok()
+        .flatten()
+}
+
+/// One millisecond: the strict rules (`now - x > limit`) become due one
+/// millisecond after the limit, the resolution of stored times.
+const STRICTLY_AFTER: SignedDuration = SignedDuration::from_millis(1);
+
+fn add(t: Timestamp, d: SignedDuration) -> Option<Timestamp> {
+    t.checked_add(d).ok()
+}
+
+impl Policy for LifecyclePolicy {
+    /// `next_start_at` is the next allowed autostart after the latest
+    /// stop build's creation (only for a stopped workspace); `next_due_at`
+    /// is the earliest instant any rule of the executor can apply. Both are
+    /// exact, so the executor's due query returns only workspaces that need
+    /// a transition now.
+    fn derive(&self, state: &WorkspaceState) -> DerivedTimes {
+        let ws = &state.workspace;
+        let build = &state.build;
+        let policy = &state.template.policy;
+        if ws.deleted || ws.prebuild_preset_id.is_some() || !build.job.status.is_finished() {
+            return DerivedTimes::default();
+        }
+        let succeeded = build.job.status == JobStatus::Succeeded;
+        let failed = build.job.status == JobStatus::Failed;
+        let next_start_at = (build.transition == Transition::Stop && succeeded)
+            .then(|| next_autostart(state, build.created_at))
+            .flatten();
+
+        let mut candidates: Vec<Option<Timestamp>> = vec![next_start_at];
+        if build.transition == Transition::Start && succeeded {
+            candidates.push(build.deadline);
+        }
+        if build.transition == Transition::Start && failed && policy.failure_ttl.is_positive() {
+            candidates.push(
+                build
+                    .job
+                    .completed_at
+                    .and_then(|c| add(c, policy.failure_ttl + STRICTLY_AFTER)),
+            );
+        }
+        if ws.dormant_at.is_none() && policy.time_til_dormant.is_positive() {
+            candidates.push(add(ws.last_used_at, policy.time_til_dormant + STRICTLY_AFTER));
+        }
+        if ws.dormant_at.is_some() && policy.time_til_dormant_autodelete.is_positive() {
+            let mut at = ws.deleting_at.and_then(|d| add(d, STRICTLY_AFTER));
+            if build.transition == Transition::Delete && failed {
+                let retry = build
+                    .job
+                    .completed_at
+                    .and_then(|c| add(c, FAILED_DELETE_RETRY + STRICTLY_AFTER));
+                at = at.max(retry);
+            }
+            candidates.push(at);
+        }
+        DerivedTimes {
+            next_start_at,
+            next_due_at: candidates.into_iter().flatten().min(),
+        }
+    }
+
+    /// DESIGN §3: `deadline = completed_at + ttl`, moved to `next
+    /// autostart + ttl` when it would pass the next autostart, capped by
+    /// the autostop requirement's max deadline. Prebuilds get none: they
+    /// wait in the pool until claimed.
+    fn start_deadlines(
+        &self,
+        state: &WorkspaceState,
+        now: Timestamp,
+    ) -> (Option<Timestamp>, Option<Timestamp>) {
+        if state.workspace.prebuild_preset_id.is_some() {
+            return (None, None);
+        }
+        let max = requirement_max_deadline(state, now);
+        let deadline = start_deadline(now, effective_ttl(state), next_autostart(state, now), max);
+        (deadline, max)
+    }
+}

@@ -1,0 +1,414 @@
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The error body of every 4xx/5xx answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct ApiError {
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validations: Vec<ValidationError>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct ValidationError {
+    pub field: String,
+    pub detail: String,
+}
+
+/// A plain acknowledgement.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Response {
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Member,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateFirstUserRequest {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateUserRequest {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    pub session_token: String,
+    pub user: User,
+}
+
+/// One file of an uploaded template directory.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TemplateFile {
+    pub path: String,
+    /// Unix permission bits, e.g. 493 (0o755) for scripts.
+    pub mode: u32,
+    pub content_base64: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateTemplateRequest {
+    pub name: String,
+    pub files: Vec<TemplateFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateTemplateVersionRequest {
+    pub files: Vec<TemplateFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct AutostopRequirement {
+    /// Day names, lowercase, e.g. `["saturday"]`; empty = no requirement.
+    pub days_of_week: Vec<String>,
+    /// Every N weeks (1-16), counted from Monday 2023-01-02.
+    pub weeks: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct AutostartRequirement {
+    /// Days on which autostart may fire; all seven by default.
+    pub days_of_week: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Template {
+    pub id: String,
+    pub name: String,
+    pub active_version_id: String,
+    pub created_at: Timestamp,
+    pub default_ttl_ms: i64,
+    pub activity_bump_ms: i64,
+    pub autostop_requirement: AutostopRequirement,
+    pub autostart_requirement: AutostartRequirement,
+    pub allow_user_autostart: bool,
+    pub allow_user_autostop: bool,
+    pub failure_ttl_ms: i64,
+    pub time_til_dormant_ms: i64,
+    pub time_til_dormant_autodelete_ms: i64,
+}
+
+/// `PATCH /templates/{id}`: every field optional; absent = unchanged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTemplateRequest {
+    pub default_ttl_ms: Option<i64>,
+    pub activity_bump_ms: Option<i64>,
+    pub failure_ttl_ms: Option<i64>,
+    pub time_til_dormant_ms: Option<i64>,
+    pub time_til_dormant_autodelete_ms: Option<i64>,
+    pub autostop_requirement: Option<AutostopRequirement>,
+    pub autostart_requirement: Option<AutostartRequirement>,
+    pub allow_user_autostart: Option<bool>,
+    pub allow_user_autostop: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TemplateParameter {
+    pub name: String,
+    pub default: Option<String>,
+    pub options: Vec<String>,
+    pub mutable: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Preset {
+    pub id: String,
+    pub name: String,
+    pub parameters: BTreeMap<String, String>,
+    pub prebuild_instances: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TemplateVersion {
+    pub id: String,
+    pub template_id: String,
+    pub created_at: Timestamp,
+    pub created_by: String,
+    pub active: bool,
+    pub provisioner: String,
+    pub parameters: Vec<TemplateParameter>,
+    pub presets: Vec<Preset>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Transition {
+    Start,
+    Stop,
+    Delete,
+}
+
+impl Transition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transition::Start => "start",
+            Transition::Stop => "stop",
+            Transition::Delete => "delete",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildReason {
+    Initiator,
+    Autostart,
+    Autostop,
+    Failedstop,
+    Dormancy,
+    Autodelete,
+    Prebuild,
+    PrebuildClaim,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkspaceStatus {
+    Pending,
+    Starting,
+    Running,
+    Stopping,
+    Stopped,
+    Failed,
+    Canceling,
+    Canceled,
+    Deleting,
+    Deleted,
+}
+
+impl WorkspaceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkspaceStatus::Pending => "pending",
+            WorkspaceStatus::Starting => "starting",
+            WorkspaceStatus::Running => "running",
+            WorkspaceStatus::Stopping => "stopping",
+            WorkspaceStatus::Stopped => "stopped",
+            WorkspaceStatus::Failed => "failed",
+            WorkspaceStatus::Canceling => "canceling",
+            WorkspaceStatus::Canceled => "canceled",
+            WorkspaceStatus::Deleting => "deleting",
+            WorkspaceStatus::Deleted => "deleted",
+        }
+    }
+
+    /// True once the build behind this status can no longer change.
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            WorkspaceStatus::Running
+                | WorkspaceStatus::Stopped
+                | WorkspaceStatus::Failed
+                | WorkspaceStatus::Canceled
+                | WorkspaceStatus::Deleted
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceBuild {
+    pub id: String,
+    pub workspace_id: String,
+    pub build_number: i64,
+    pub transition: Transition,
+    pub status: WorkspaceStatus,
+    pub job_status: JobStatus,
+    pub reason: BuildReason,
+    /// `null` = no autostop.
+    pub deadline: Option<Timestamp>,
+    pub max_deadline: Option<Timestamp>,
+    pub template_version_id: String,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
+    pub error: Option<String>,
+    pub parameters: BTreeMap<String, String>,
+    pub outputs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Workspace {
+    pub id: String,
+    pub name: String,
+    pub owner_id: String,
+    pub owner_name: String,
+    pub template_id: String,
+    pub template_name: String,
+    pub status: WorkspaceStatus,
+    pub autostart_schedule: Option<String>,
+    pub ttl_ms: Option<i64>,
+    pub next_start_at: Option<Timestamp>,
+    pub last_used_at: Timestamp,
+    pub dormant_at: Option<Timestamp>,
+    pub deleting_at: Option<Timestamp>,
+    pub outdated: bool,
+    pub created_at: Timestamp,
+    /// The template's `connect` command of the build's version, if any.
+    pub connect: Option<String>,
+    pub latest_build: WorkspaceBuild,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWorkspaceRequest {
+    pub name: String,
+    /// Template name or id.
+    pub template: String,
+    #[serde(default)]
+    pub template_version_id: Option<String>,
+    #[serde(default)]
+    pub parameters: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub preset: Option<String>,
+    #[serde(default)]
+    pub autostart_schedule: Option<String>,
+    #[serde(default)]
+    pub ttl_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBuildRequest {
+    pub transition: Transition,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BuildLogLine {
+    pub id: i64,
+    pub created_at: Timestamp,
+    /// `stdout`, `stderr` or `system`.
+    pub stream: String,
+    pub output: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UpdateAutostartRequest {
+    pub schedule: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UpdateTtlRequest {
+    pub ttl_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExtendRequest {
+    pub deadline: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UpdateDormantRequest {
+    pub dormant: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct PreviewPoint {
+    pub at: Timestamp,
+    /// The same instant in the schedule's zone, RFC 3339 with offset.
+    pub local: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct PreviewRange {
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PrebuildPreset {
+    pub template_name: String,
+    pub preset_name: String,
+    pub template_version_id: String,
+    pub desired: i64,
+    pub running: i64,
+    pub starting: i64,
+    pub eligible: i64,
+    pub hard_limited: bool,
+    /// The schedule whose range holds now, or `null` when the default applies.
+    pub schedule_in_force: Option<String>,
+    pub next_change_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PrebuildSettings {
+    pub reconciliation_paused: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DebugClockRequest {
+    pub now: Option<Timestamp>,
+    /// A duration such as `90m`.
+    pub advance: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct AutobuildStats {
+    /// Workspace id -> `start|stop|delete`.
+    pub transitions: BTreeMap<String, String>,
+    /// Workspace id -> error message.
+    pub errors: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ReconcileStats {
+    pub created: u64,
+    pub deleted: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DebugClockResponse {
+    pub now: Timestamp,
+    pub autobuild: AutobuildStats,
+    pub prebuilds: ReconcileStats,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub database: String,
+}

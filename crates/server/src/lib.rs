@@ -1,0 +1,375 @@
+//! The dayshift server: HTTP API (axum), auth and roles, OpenAPI document,
+//! `/metrics`, and the wiring of background tasks (executor, reconciler,
+//! provisioner daemons) to the store and the clock.
+//!
+//! It owns request validation and authorization; it must not hold state of
+//! its own between requests (the database is the only shared state), and it
+//! leaves lifecycle decisions to `dayshift-lifecycle`.
+
+mod auth;
+mod convert;
+mod error;
+mod extract;
+mod openapi;
+mod prebuild_claim;
+mod routes;
+mod state;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::Router;
+use dayshift_lifecycle::wake::{drive_ticks, NextDue};
+use dayshift_lifecycle::{Clock, Executor, LifecyclePolicy, ManualClock, SystemClock};
+use dayshift_provisioner::daemon::{Daemon, DaemonConfig, JobEvents};
+use dayshift_schedule::{SignedDuration, Timestamp};
+use dayshift_store::Store;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+
+pub use state::AppState;
+
+/// Everything `dayshift server` can be told on its command line.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub address: SocketAddr,
+    pub data_dir: PathBuf,
+    pub postgres_url: Option<String>,
+    pub autobuild_poll_interval: Duration,
+    pub prebuilds_reconcile_interval: Duration,
+    pub provisioner_daemons: usize,
+    pub provisioner_psk: Option<String>,
+    pub dev_clock: bool,
+}
+
+impl ServerConfig {
+    /// A configuration for tests and embedding: SQLite in `data_dir`, a
+    /// random port on loopback, the dev clock on.
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        ServerConfig {
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            postgres_url: None,
+            autobuild_poll_interval: Duration::from_secs(3600),
+            prebuilds_reconcile_interval: Duration::from_secs(3600),
+            provisioner_daemons: 2,
+            provisioner_psk: None,
+            dev_clock: true,
+        }
+    }
+}
+
+/// The system user that owns prebuilds and initiates automatic builds.
+pub const SYSTEM_USER: &str = "prebuilds";
+
+/// Jobs whose daemon has been silent this long are failed.
+const HEARTBEAT_TIMEOUT: SignedDuration = SignedDuration::from_secs(90);
+
+/// A running server.
+pub struct RunningServer {
+    pub address: SocketAddr,
+    pub state: AppState,
+    cancel: CancellationToken,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl RunningServer {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Stops the HTTP listener and every background task.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Opens the store and starts the HTTP API and background tasks.
+/// With `dev_clock`, time starts at the system time and moves only through
+/// `POST /api/v2/debug/clock`; `clock` overrides the clock entirely (tests).
+pub async fn start(config: ServerConfig, clock: Option<ManualClock>) -> anyhow::Result<RunningServer> {
+    let policy = Arc::new(LifecyclePolicy);
+    let store = match &config.postgres_url {
+        Some(url) => Store::open_postgres(url, policy)
+            .await
+            .with_context(|| format!("cannot open the PostgreSQL database at {}", redact(url)))?,
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+            let path = config.data_dir.join("dayshift.db");
+            Store::open_sqlite(&path, policy)
+                .await
+                .with_context(|| format!("cannot open the SQLite database {}", path.display()))?
+        }
+    };
+    let dev_clock = match (clock, config.dev_clock) {
+        (Some(clock), _) => Some(clock),
+        (None, true) => Some(ManualClock::new(SystemClock.now())),
+        (None, false) => None,
+    };
+    let clock: Arc<dyn Clock> = match &dev_clock {
+        Some(manual) => Arc::new(manual.clone()),
+        None => Arc::new(SystemClock),
+    };
+    let system_user = store.ensure_system_user(SYSTEM_USER, clock.now()).await?;
+    let executor = Executor::new(store.clone(), system_user.id.clone());
+    let jobs = Arc::new(JobEvents::new());
+    let rearm_executor = Arc::new(Notify::new());
+    let prometheus = install_metrics_recorder();
+    let state = AppState::new(state::Inner {
+        store: store.clone(),
+        clock: clock.clone(),
+        dev_clock,
+        executor: executor.clone(),
+        rearm_executor: rearm_executor.clone(),
+        jobs: jobs.clone(),
+        provisioner_psk: config.provisioner_psk.clone(),
+        prometheus,
+        system_user_id: system_user.id.clone(),
+    });
+
+    let cancel = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    // The executor and its tick driver.
+    let (tick_tx, tick_rx) = mpsc::channel(1);
+    tasks.spawn(executor.run(tick_rx, None, cancel.child_token()));
+    if state.dev_clock.is_none() {
+        tasks.spawn(drive_ticks(
+            clock.clone(),
+            Arc::new(StoreDue(store.clone())),
+            config.autobuild_poll_interval,
+            rearm_executor.clone(),
+            tick_tx,
+            cancel.child_token(),
+        ));
+    } else {
+        // Under the dev clock time moves only when told to, through
+        // /debug/clock; the poll interval still ticks at the dev time.
+        tasks.spawn(poll_ticks(clock.clone(), config.autobuild_poll_interval, tick_tx, cancel.child_token()));
+    }
+
+    // A finished build changes deadlines and due times: re-arm the driver.
+    {
+        let mut progress = jobs.subscribe();
+        let rearm = rearm_executor.clone();
+        let cancel = cancel.child_token();
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    changed = progress.changed() => {
+                        if changed.is_err() { return; }
+                        rearm.notify_one();
+                    }
+                }
+            }
+        });
+    }
+
+    // Built-in provisioner daemons and the reaper of silent jobs.
+    for i in 0..config.provisioner_daemons {
+        let daemon = Daemon::new(
+            store.clone(),
+            clock.clone(),
+            jobs.clone(),
+            DaemonConfig {
+                name: format!("{}-builtin-{i}", hostname()),
+                work_dir: config.data_dir.join("provisioner"),
+                heartbeat_interval: Duration::from_secs(10),
+                idle_poll: Duration::from_secs(2),
+            },
+        );
+        tasks.spawn(daemon.run(cancel.child_token()));
+    }
+    {
+        let store = store.clone();
+        let clock = clock.clone();
+        let cancel = cancel.child_token();
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                }
+                match store.fail_stale_jobs(clock.now(), HEARTBEAT_TIMEOUT).await {
+                    Ok(failed) => {
+                        for id in failed {
+                            tracing::warn!(build = %id, "build failed: its provisioner daemon stopped sending heartbeats");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot check for silent provisioner daemons"),
+                }
+            }
+        });
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.address)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.address))?;
+    let address = listener.local_addr()?;
+    let app = router(state.clone());
+    {
+        let cancel = cancel.child_token();
+        tasks.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { cancel.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "HTTP server stopped");
+            }
+        });
+    }
+    tracing::info!(%address, backend = ?store.dialect(), dev_clock = state.dev_clock.is_some(), "dayshift server listening");
+    Ok(RunningServer {
+        address,
+        state,
+        cancel,
+        tasks,
+    })
+}
+
+/// Runs the server until ctrl-c.
+pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
+    let server = start(config, None).await?;
+    tokio::signal::ctrl_c().await.context("cannot wait for ctrl-c")?;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+struct StoreDue(Store);
+
+#[async_trait::async_trait]
+impl NextDue for StoreDue {
+    async fn next_due(&self) -> Option<Timestamp> {
+        self.0.earliest_due_at().await.ok().flatten()
+    }
+}
+
+async fn poll_ticks(
+    clock: Arc<dyn Clock>,
+    every: Duration,
+    ticks: mpsc::Sender<Timestamp>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if ticks.send(clock.now()).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "dayshift".to_string())
+}
+
+/// Hides the password of a database URL in messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The process-wide Prometheus recorder; installed once, shared by every
+/// server started in this process (tests start several).
+fn install_metrics_recorder() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
+                .ok()
+        })
+        .clone()
+}
+
+/// Largest request body (template uploads are base64 JSON).
+const MAX_BODY: usize = 32 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    use routes::*;
+    let api = Router::new()
+        .route("/users/first", post(users::create_first_user))
+        .route("/users/login", post(users::login))
+        .route("/users", post(users::create_user))
+        .route("/users/me", get(users::me))
+        .route("/users/{user}/workspace/{name}", get(workspaces::get_by_name))
+        .route("/templates", get(templates::list).post(templates::create))
+        .route("/templates/{id}", get(templates::get).patch(templates::update))
+        .route(
+            "/templates/{id}/versions",
+            get(templates::list_versions).post(templates::create_version),
+        )
+        .route("/workspaces", get(workspaces::list).post(workspaces::create))
+        .route("/workspaces/{id}", get(workspaces::get))
+        .route(
+            "/workspaces/{id}/builds",
+            get(workspaces::list_builds).post(workspaces::create_build),
+        )
+        .route("/workspacebuilds/{id}/logs", get(workspaces::build_logs))
+        .route("/workspaces/{id}/autostart", put(workspaces::set_autostart))
+        .route("/workspaces/{id}/ttl", put(workspaces::set_ttl))
+        .route("/workspaces/{id}/extend", put(workspaces::extend))
+        .route("/workspaces/{id}/usage", post(workspaces::report_usage))
+        .route("/workspaces/{id}/dormant", put(workspaces::set_dormant))
+        .route("/schedule/preview", get(schedule::get_preview))
+        .route("/prebuilds", get(prebuilds::list))
+        .route("/prebuilds/settings", put(prebuilds::update_settings))
+        .route("/debug/clock", post(debug::set_clock))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(not_found);
+    Router::new()
+        .nest("/api/v2", api)
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), server_time_and_metrics))
+        .with_state(state)
+}
+
+async fn not_found() -> error::ApiErr {
+    error::ApiErr::not_found("no such route")
+}
+
+/// Stamps every answer with the server's clock and counts requests.
+async fn server_time_and_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("dayshift_http_requests_total", "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("dayshift_http_request_duration_seconds", "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    if let Ok(value) = HeaderValue::from_str(&state.clock.now().to_string()) {
+        response
+            .headers_mut()
+            .insert(dayshift_sdk::SERVER_TIME_HEADER, value);
+    }
+    response
+}

@@ -1,0 +1,48 @@
+//! What every request handler can reach. Nothing here outlives a request
+//! but handles to shared services: the database is the only shared state.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use dayshift_lifecycle::{Clock, Executor, ManualClock};
+use dayshift_provisioner::daemon::JobEvents;
+use dayshift_store::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Notify;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    /// Set only with `--dev-clock`.
+    pub dev_clock: Option<ManualClock>,
+    pub executor: Executor,
+    /// Wakes the executor's tick driver after writes that may make a
+    /// workspace due sooner.
+    pub rearm_executor: Arc<Notify>,
+    pub jobs: Arc<JobEvents>,
+    pub provisioner_psk: Option<String>,
+    pub prometheus: Option<PrometheusHandle>,
+    /// The system user that initiates automatic builds.
+    pub system_user_id: String,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        AppState(Arc::new(inner))
+    }
+
+    /// Call after any write that may change when a workspace is due.
+    pub fn workspaces_changed(&self) {
+        self.rearm_executor.notify_one();
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

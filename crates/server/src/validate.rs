@@ -1,0 +1,93 @@
+//! Validation of names and values that come from users, with errors that
+//! name the field, the value and the rule.
+
+use crate::error::ApiErr;
+
+/// Coder's name rule: 1-32 characters, lowercase letters, digits and
+/// single hyphens, starting and ending with a letter or digit.
+pub fn name(field: &str, value: &str) -> Result<(), ApiErr> {
+    let rule = "must be 1-32 lowercase letters, digits or hyphens, starting and ending with a letter or digit";
+    let ok = !value.is_empty()
+        && value.len() <= 32
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !value.starts_with('-')
+        && !value.ends_with('-')
+        && !value.contains("--");
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiErr::invalid(field, format!("{value:?} {rule}")))
+    }
+}
+
+pub fn email(value: &str) -> Result<(), ApiErr> {
+    let ok = value.len() <= 254
+        && value
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiErr::invalid("email", format!("{value:?} is not an email address")))
+    }
+}
+
+pub fn password(value: &str) -> Result<(), ApiErr> {
+    let len = value.chars().count();
+    if (8..=256).contains(&len) {
+        Ok(())
+    } else {
+        Err(ApiErr::invalid(
+            "password",
+            format!("must be 8-256 characters long, got {len}"),
+        ))
+    }
+}
+
+/// A duration in milliseconds from a JSON body: non-negative and at most
+/// `max_days` days.
+pub fn duration_ms(field: &str, ms: i64, max_days: i64) -> Result<dayshift_schedule::SignedDuration, ApiErr> {
+    let max = max_days * 24 * 3_600_000;
+    if ms < 0 || ms > max {
+        return Err(ApiErr::invalid(
+            field,
+            format!("{ms} ms is out of range: must be between 0 and {max} ({max_days}d)"),
+        ));
+    }
+    Ok(dayshift_schedule::SignedDuration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_rule() {
+        for ok in ["a", "dev", "my-ws-2", "x".repeat(32).as_str()] {
+            assert!(name("name", ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Dev", "-a", "a-", "a--b", "a b", "a_b", &"x".repeat(33), "ä"] {
+            let err = name("name", bad).unwrap_err();
+            assert!(err.body.message.contains("invalid name"), "{bad}");
+            assert_eq!(err.body.validations[0].field, "name");
+        }
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        assert!(duration_ms("ttl_ms", -1, 30).is_err());
+        assert!(duration_ms("ttl_ms", 0, 30).is_ok());
+        let err = duration_ms("ttl_ms", 31 * 86_400_000, 30).unwrap_err();
+        assert!(err.body.message.contains("ttl_ms"), "{}", err.body.message);
+    }
+
+    #[test]
+    fn emails_and_passwords() {
+        assert!(email("a@example.com").is_ok());
+        assert!(email("nope").is_err());
+        assert!(password("short").is_err());
+        assert!(password("long-enough").is_ok());
+    }
+}

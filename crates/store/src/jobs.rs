@@ -1,0 +1,247 @@
+//! Provisioner jobs: one per build, stored in the build's row.
+
+use std::collections::BTreeMap;
+
+use dayshift_schedule::{SignedDuration, Timestamp};
+
+use crate::rows::*;
+use crate::workspaces::{build_from_row, BUILD_COLUMNS};
+use crate::{
+    Dialect, JobAssignment, JobResult, JobStatus, LockMode, LogLine, Result, Store, StoreError,
+    Transition, WorkspaceState,
+};
+
+impl Store {
+    /// Hands the oldest pending job to `worker`. Concurrent callers (other
+    /// daemons, other replicas) never receive the same job: PostgreSQL
+    /// skips rows another transaction is claiming, SQLite serialises
+    /// writers.
+    pub async fn acquire_job(&self, worker: &str, now: Timestamp) -> Result<Option<JobAssignment>> {
+        let skip_locked = match self.dialect() {
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let mut tx = self.begin_write().await?;
+        let id: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM workspace_builds WHERE job_status = $1 ORDER BY created_at, id LIMIT 1{skip_locked}"
+        ))
+        .bind(JobStatus::Pending.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "UPDATE workspace_builds SET job_status = $1, job_started_at = $2, \
+             job_heartbeat_at = $2, job_worker = $3 WHERE id = $4",
+        )
+        .bind(JobStatus::Running.as_str())
+        .bind(ms(now))
+        .bind(worker)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {BUILD_COLUMNS}, w.name AS workspace_name, u.username AS owner_name \
+             FROM workspace_builds b JOIN workspaces w ON w.id = b.workspace_id \
+             JOIN users u ON u.id = w.owner_id WHERE b.id = $1"
+        ))
+        .bind(&id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let assignment = JobAssignment {
+            build: build_from_row(&row)?,
+            workspace_name: get_str(&row, "workspace_name")?,
+            owner_name: get_str(&row, "owner_name")?,
+        };
+        // The workspace's status changed (pending -> starting/...).
+        self.rederive(&mut tx, &assignment.build.workspace_id).await?;
+        tx.commit().await?;
+        Ok(Some(assignment))
+    }
+
+    /// Records that `worker` is still running the job. False when the job
+    /// is no longer its own (it was failed by the heartbeat timeout).
+    pub async fn heartbeat_job(&self, build_id: &str, worker: &str, now: Timestamp) -> Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE workspace_builds SET job_heartbeat_at = $1 \
+             WHERE id = $2 AND job_worker = $3 AND job_status = $4",
+        )
+        .bind(ms(now))
+        .bind(build_id)
+        .bind(worker)
+        .bind(JobStatus::Running.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    pub async fn append_log(
+        &self,
+        build_id: &str,
+        stream: &str,
+        output: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO build_logs (build_id, created_at, stream, output) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(build_id)
+        .bind(ms(now))
+        .bind(stream)
+        .bind(output)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Log lines of a build with an id greater than `after`, oldest first.
+    pub async fn build_logs(&self, build_id: &str, after: i64, limit: i64) -> Result<Vec<LogLine>> {
+        let rows = sqlx::query(
+            "SELECT id, created_at, stream, output FROM build_logs \
+             WHERE build_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(build_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LogLine {
+                    id: get_i64(row, "id")?,
+                    created_at: get_ts(row, "created_at")?,
+                    stream: get_str(row, "stream")?,
+                    output: get_str(row, "output")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Finishes a job run by `worker`. The deadline of a successful start
+    /// build is set here, by the policy, in the same transaction; a
+    /// successful delete marks the workspace deleted. Fails with a
+    /// conflict when the job is no longer this worker's.
+    pub async fn complete_job(
+        &self,
+        build_id: &str,
+        worker: Option<&str>,
+        result: JobResult,
+        now: Timestamp,
+    ) -> Result<WorkspaceState> {
+        let build = self
+            .build(build_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("build {build_id}")))?;
+        let mut tx = self.begin_write().await?;
+        // Lock the workspace first so completion and lifecycle decisions on
+        // it are serialised.
+        let _ = self
+            .locked_state(&mut tx, &build.workspace_id, LockMode::Wait)
+            .await?;
+        let status = if result.success {
+            JobStatus::Succeeded
+        } else {
+            JobStatus::Failed
+        };
+        let worker_clause = if worker.is_some() { " AND job_worker = $6" } else { "" };
+        let sql = format!(
+            "UPDATE workspace_builds SET job_status = $1, job_completed_at = $2, job_error = $3, \
+             outputs_json = $4 WHERE id = $5 AND job_status = 'running'{worker_clause}"
+        );
+        let mut query = sqlx::query(&sql)
+        .bind(status.as_str())
+        .bind(ms(now))
+        .bind(&result.error)
+        .bind(map_json(&result.outputs));
+        query = query.bind(build_id);
+        if let Some(worker) = worker {
+            query = query.bind(worker);
+        }
+        let updated = query.execute(&mut *tx).await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "job of build {build_id} is not running on this daemon any more"
+            )));
+        }
+        if result.success && build.transition == Transition::Delete {
+            sqlx::query("UPDATE workspaces SET deleted = 1, next_due_at = NULL, next_start_at = NULL WHERE id = $1")
+                .bind(&build.workspace_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut state = self.rederive(&mut tx, &build.workspace_id).await?;
+        if result.success && build.transition == Transition::Start && state.build.id == build_id {
+            let (deadline, max_deadline) = self.policy().start_deadlines(&state, now);
+            sqlx::query("UPDATE workspace_builds SET deadline = $1, max_deadline = $2 WHERE id = $3")
+                .bind(opt_ms(deadline))
+                .bind(opt_ms(max_deadline))
+                .bind(build_id)
+                .execute(&mut *tx)
+                .await?;
+            state = self.rederive(&mut tx, &build.workspace_id).await?;
+        }
+        tx.commit().await?;
+        Ok(state)
+    }
+
+    /// Fails running jobs whose daemon has not sent a heartbeat for
+    /// `timeout`, leaving their workspaces consistent. Returns their ids.
+    pub async fn fail_stale_jobs(&self, now: Timestamp, timeout: SignedDuration) -> Result<Vec<String>> {
+        let cutoff = now
+            .checked_sub(timeout)
+            .map_err(|e| StoreError::Corrupt(format!("heartbeat cutoff: {e}")))?;
+        let stale: Vec<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT id, job_heartbeat_at FROM workspace_builds \
+             WHERE job_status = 'running' AND job_heartbeat_at < $1",
+        )
+        .bind(ms(cutoff))
+        .fetch_all(self.pool())
+        .await?;
+        let mut failed = Vec::new();
+        for (id, last) in stale {
+            let last = last
+                .and_then(|v| Timestamp::from_millisecond(v).ok())
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "never".into());
+            let message = format!(
+                "provisioner daemon stopped sending heartbeats (last at {last}); job failed after {}",
+                dayshift_schedule::format_duration(timeout)
+            );
+            self.append_log(&id, "system", &message, now).await?;
+            match self
+                .complete_job(
+                    &id,
+                    None,
+                    JobResult {
+                        success: false,
+                        error: Some(message),
+                        outputs: BTreeMap::new(),
+                    },
+                    now,
+                )
+                .await
+            {
+                Ok(_) => failed.push(id),
+                // It finished meanwhile.
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Number of jobs per status (for metrics).
+    pub async fn job_counts(&self) -> Result<BTreeMap<JobStatus, i64>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT job_status, COUNT(*) FROM workspace_builds GROUP BY job_status",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut counts = BTreeMap::new();
+        for (status, count) in rows {
+            counts.insert(status.parse::<JobStatus>()?, count);
+        }
+        Ok(counts)
+    }
+}

@@ -1,0 +1,543 @@
+//! The store conformance suite: every test runs unchanged against SQLite
+//! and PostgreSQL (`sqlite::name` and `postgres::name`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use dayshift_schedule::{SignedDuration, Timestamp};
+use dayshift_store::testing::{self, Backend};
+use dayshift_store::*;
+
+fn t(s: &str) -> Timestamp {
+    s.parse().expect("test timestamp")
+}
+
+/// A policy whose due time is the deadline of a running build, so the due
+/// query can be tested without the lifecycle crate.
+struct DeadlinePolicy;
+
+impl Policy for DeadlinePolicy {
+    fn derive(&self, state: &WorkspaceState) -> DerivedTimes {
+        DerivedTimes {
+            next_start_at: None,
+            next_due_at: state.build.deadline,
+        }
+    }
+    fn start_deadlines(&self, state: &WorkspaceState, now: Timestamp) -> (Option<Timestamp>, Option<Timestamp>) {
+        (state.workspace.ttl.map(|ttl| now + ttl), None)
+    }
+}
+
+async fn open(backend: Backend) -> Option<testing::TestStore> {
+    testing::open(backend, Arc::new(DeadlinePolicy)).await
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let s = super::open(super::Backend::Sqlite).await.expect("sqlite store");
+                super::$name(&s.store).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(s) = super::open(super::Backend::Postgres).await else { return };
+                super::$name(&s.store).await;
+            })*
+        }
+    };
+}
+
+conformance!(
+    first_user_is_owner_and_only_once,
+    duplicate_usernames_conflict,
+    tokens_are_found_by_hash_until_expiry,
+    system_user_is_created_once,
+    templates_versions_and_presets,
+    template_policy_round_trips,
+    workspace_names_are_unique_per_owner_until_deleted,
+    update_workspace_applies_or_rejects_atomically,
+    build_numbers_never_repeat_under_concurrency,
+    jobs_are_acquired_once,
+    job_completion_sets_deadline_and_due_time,
+    stale_jobs_are_failed,
+    logs_come_back_in_order,
+    settings_round_trip,
+);
+
+const NOW: &str = "2027-01-04T08:00:00Z";
+
+fn new_user(name: &str) -> NewUser {
+    NewUser {
+        username: name.into(),
+        email: format!("{name}@example.com"),
+        password_hash: "hash".into(),
+        role: Role::Member,
+    }
+}
+
+fn version(user: &User, presets: Vec<NewPreset>) -> NewTemplateVersion {
+    NewTemplateVersion {
+        created_by: user.id.clone(),
+        provisioner: "echo".into(),
+        connect: Some("ssh dev".into()),
+        manifest_json: "{}".into(),
+        bundle: vec![1, 2, 3],
+        presets,
+    }
+}
+
+/// An owner, a template and a workspace with one pending start build.
+async fn fixture(store: &Store, ttl: Option<SignedDuration>) -> (User, Template, WorkspaceState) {
+    let owner = store.create_first_user(new_user("alice"), t(NOW)).await.expect("user");
+    let (template, v) = store
+        .create_template("demo", &TemplatePolicy::default(), version(&owner, vec![]), t(NOW))
+        .await
+        .expect("template");
+    let ws = store
+        .create_workspace(
+            NewWorkspace {
+                owner_id: owner.id.clone(),
+                name: "dev".into(),
+                template_id: template.id.clone(),
+                autostart_schedule: None,
+                ttl,
+                prebuild_preset_id: None,
+            },
+            start_build(&owner, &v.id),
+            t(NOW),
+        )
+        .await
+        .expect("workspace");
+    (owner, template, ws)
+}
+
+fn start_build(owner: &User, version_id: &str) -> NewBuild {
+    NewBuild {
+        transition: Transition::Start,
+        reason: BuildReason::Initiator,
+        template_version_id: version_id.to_string(),
+        parameters: BTreeMap::from([("region".to_string(), "eu".to_string())]),
+        initiator_id: owner.id.clone(),
+    }
+}
+
+async fn first_user_is_owner_and_only_once(store: &Store) {
+    assert_eq!(store.user_count().await.unwrap(), 0);
+    let mut first = new_user("admin");
+    first.role = Role::Member;
+    let admin = store.create_first_user(first, t(NOW)).await.unwrap();
+    assert_eq!(admin.role, Role::Owner, "the first user is always an owner");
+    let again = store.create_first_user(new_user("other"), t(NOW)).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(store.user_count().await.unwrap(), 1);
+    let found = store.user_by_username("admin").await.unwrap().unwrap();
+    assert_eq!(found, admin);
+    assert_eq!(store.user_by_id(&admin.id).await.unwrap().unwrap(), admin);
+}
+
+async fn duplicate_usernames_conflict(store: &Store) {
+    store.create_user(new_user("bob"), t(NOW)).await.unwrap();
+    let dup = store.create_user(new_user("bob"), t(NOW)).await;
+    match dup {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("\"bob\""), "{message}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+async fn tokens_are_found_by_hash_until_expiry(store: &Store) {
+    let user = store.create_user(new_user("carol"), t(NOW)).await.unwrap();
+    store
+        .insert_token(&user.id, "abc123", t(NOW), t("2027-01-05T08:00:00Z"))
+        .await
+        .unwrap();
+    let found = store.user_by_token_hash("abc123", t(NOW)).await.unwrap();
+    assert_eq!(found.map(|u| u.id), Some(user.id));
+    assert!(store.user_by_token_hash("abc124", t(NOW)).await.unwrap().is_none());
+    let expired = store
+        .user_by_token_hash("abc123", t("2027-01-05T08:00:00Z"))
+        .await
+        .unwrap();
+    assert!(expired.is_none(), "a token is dead at its expiry instant");
+}
+
+async fn system_user_is_created_once(store: &Store) {
+    let a = store.ensure_system_user("prebuilds", t(NOW)).await.unwrap();
+    let b = store.ensure_system_user("prebuilds", t(NOW)).await.unwrap();
+    assert_eq!(a.id, b.id);
+    assert!(a.is_system);
+    assert_eq!(store.user_count().await.unwrap(), 0, "system users are not counted");
+}
+
+async fn templates_versions_and_presets(store: &Store) {
+    let owner = store.create_first_user(new_user("alice"), t(NOW)).await.unwrap();
+    let preset = NewPreset {
+        name: "eu-small".into(),
+        parameters: BTreeMap::from([("region".into(), "eu".into())]),
+        prebuild_instances: 2,
+        expiration: Some(SignedDuration::from_hours(24)),
+        scheduling: Some(PresetScheduling {
+            timezone: "Europe/Berlin".into(),
+            schedule: vec![PresetSchedule { cron: "* 8-18 * * 1-5".into(), instances: 3 }],
+        }),
+    };
+    let (template, v1) = store
+        .create_template("demo", &TemplatePolicy::default(), version(&owner, vec![preset.clone()]), t(NOW))
+        .await
+        .unwrap();
+    assert_eq!(template.active_version_id, v1.id);
+    let dup = store
+        .create_template("demo", &TemplatePolicy::default(), version(&owner, vec![]), t(NOW))
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+
+    let v2 = store
+        .create_template_version(&template.id, version(&owner, vec![]), t("2027-01-04T09:00:00Z"))
+        .await
+        .unwrap();
+    let template = store.template_by_name("demo").await.unwrap().unwrap();
+    assert_eq!(template.active_version_id, v2.id, "a new version becomes active");
+    let versions = store.template_versions(&template.id).await.unwrap();
+    assert_eq!(versions.iter().map(|v| &v.id).collect::<Vec<_>>(), vec![&v1.id, &v2.id]);
+    assert_eq!(store.template_version_bundle(&v1.id).await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(store.template_version(&v2.id).await.unwrap().unwrap().connect.as_deref(), Some("ssh dev"));
+
+    let presets = store.presets(&v1.id).await.unwrap();
+    assert_eq!(presets.len(), 1);
+    assert_eq!(presets[0].parameters, preset.parameters);
+    assert_eq!(presets[0].expiration, preset.expiration);
+    assert_eq!(presets[0].scheduling, preset.scheduling);
+    assert!(
+        store.active_prebuild_presets().await.unwrap().is_empty(),
+        "the preset's version is no longer active"
+    );
+    assert!(store.template("no-such-id").await.unwrap().is_none());
+}
+
+async fn template_policy_round_trips(store: &Store) {
+    let owner = store.create_first_user(new_user("alice"), t(NOW)).await.unwrap();
+    let (template, _) = store
+        .create_template("demo", &TemplatePolicy::default(), version(&owner, vec![]), t(NOW))
+        .await
+        .unwrap();
+    assert_eq!(template.policy, TemplatePolicy::default());
+    let policy = TemplatePolicy {
+        default_ttl: SignedDuration::from_hours(8),
+        activity_bump: SignedDuration::from_mins(30),
+        autostop_requirement_days: dayshift_schedule::Weekdays(0b0100000),
+        autostop_requirement_weeks: 2,
+        autostart_requirement_days: dayshift_schedule::Weekdays(0b0011111),
+        allow_user_autostart: false,
+        allow_user_autostop: false,
+        failure_ttl: SignedDuration::from_mins(10),
+        time_til_dormant: SignedDuration::from_hours(24 * 30),
+        time_til_dormant_autodelete: SignedDuration::from_hours(24 * 7),
+    };
+    let updated = store.update_template_policy(&template.id, &policy).await.unwrap();
+    assert_eq!(updated.policy, policy);
+    assert_eq!(store.templates().await.unwrap()[0].policy, policy);
+    let missing = store.update_template_policy("nope", &policy).await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+}
+
+async fn workspace_names_are_unique_per_owner_until_deleted(store: &Store) {
+    let (owner, template, ws) = fixture(store, None).await;
+    assert_eq!(ws.workspace.name, "dev");
+    assert_eq!(ws.workspace.owner_name, "alice");
+    assert_eq!(ws.build.build_number, 1);
+    assert_eq!(ws.status(), WorkspaceStatus::Pending);
+    assert_eq!(ws.build.parameters["region"], "eu");
+    assert_eq!(ws.connect.as_deref(), Some("ssh dev"));
+    assert!(!ws.is_outdated());
+
+    let again = NewWorkspace {
+        owner_id: owner.id.clone(),
+        name: "dev".into(),
+        template_id: template.id.clone(),
+        autostart_schedule: None,
+        ttl: None,
+        prebuild_preset_id: None,
+    };
+    let dup = store
+        .create_workspace(again.clone(), start_build(&owner, &template.active_version_id), t(NOW))
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+
+    // Delete alice's workspace: run a delete build to success.
+    run_job(store, &ws.workspace.id, true).await;
+    let applied = store
+        .update_workspace(&ws.workspace.id, LockMode::Wait, t(NOW), |s| {
+            Ok::<_, ()>(WorkspaceChange {
+                new_build: Some(NewBuild { transition: Transition::Delete, ..start_build(&owner, &s.build.template_version_id) }),
+                ..Default::default()
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(applied.new_build.as_ref().unwrap().build_number, 2);
+    run_job(store, &ws.workspace.id, true).await;
+    assert!(store.workspace(&ws.workspace.id).await.unwrap().is_none(), "deleted workspaces are gone");
+    store
+        .create_workspace(again.clone(), start_build(&owner, &template.active_version_id), t(NOW))
+        .await
+        .expect("the name is free again after deletion");
+
+    // Another owner may use the same name.
+    let bob = store.create_user(new_user("bob"), t(NOW)).await.unwrap();
+    let bobs = NewWorkspace { owner_id: bob.id.clone(), ..again.clone() };
+    store
+        .create_workspace(bobs, start_build(&bob, &template.active_version_id), t(NOW))
+        .await
+        .unwrap();
+    assert_eq!(store.workspaces(Some(&owner.id)).await.unwrap().len(), 1);
+    assert_eq!(store.workspaces(None).await.unwrap().len(), 2);
+}
+
+/// Acquires the workspace's pending job and completes it.
+async fn run_job(store: &Store, workspace_id: &str, success: bool) -> WorkspaceState {
+    let job = store.acquire_job("worker-1", t(NOW)).await.unwrap().expect("a pending job");
+    assert_eq!(job.build.workspace_id, workspace_id);
+    store
+        .complete_job(
+            &job.build.id,
+            Some("worker-1"),
+            JobResult { success, error: (!success).then(|| "boom".into()), outputs: BTreeMap::new() },
+            t(NOW),
+        )
+        .await
+        .unwrap()
+}
+
+async fn update_workspace_applies_or_rejects_atomically(store: &Store) {
+    let (_, _, ws) = fixture(store, None).await;
+    let id = ws.workspace.id.clone();
+    let rejected = store
+        .update_workspace(&id, LockMode::Wait, t(NOW), |_| {
+            Err::<WorkspaceChange, _>("no thanks")
+        })
+        .await
+        .unwrap();
+    assert_eq!(rejected.err(), Some("no thanks"));
+
+    let applied = store
+        .update_workspace(&id, LockMode::Wait, t(NOW), |_| {
+            Ok::<_, ()>(WorkspaceChange {
+                autostart_schedule: Some(Some("CRON_TZ=UTC 30 9 * * 1-5".into())),
+                ttl: Some(Some(SignedDuration::from_hours(8))),
+                last_used_at: Some(t("2027-01-04T09:00:00Z")),
+                dormant_at: Some(Some(t("2027-01-04T10:00:00Z"))),
+                deleting_at: Some(Some(t("2027-01-11T10:00:00Z"))),
+                ..Default::default()
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let w = &applied.state.workspace;
+    assert_eq!(w.autostart_schedule.as_deref(), Some("CRON_TZ=UTC 30 9 * * 1-5"));
+    assert_eq!(w.ttl, Some(SignedDuration::from_hours(8)));
+    assert_eq!(w.last_used_at, t("2027-01-04T09:00:00Z"));
+    assert_eq!(w.dormant_at, Some(t("2027-01-04T10:00:00Z")));
+    assert_eq!(w.deleting_at, Some(t("2027-01-11T10:00:00Z")));
+    assert_eq!(store.workspace(&id).await.unwrap().unwrap().workspace, *w, "persisted");
+
+    let cleared = store
+        .update_workspace(&id, LockMode::Wait, t(NOW), |_| {
+            Ok::<_, ()>(WorkspaceChange {
+                autostart_schedule: Some(None),
+                ttl: Some(None),
+                dormant_at: Some(None),
+                deleting_at: Some(None),
+                ..Default::default()
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cleared.state.workspace.autostart_schedule, None);
+    assert_eq!(cleared.state.workspace.ttl, None);
+    assert_eq!(cleared.state.workspace.dormant_at, None);
+
+    let missing = store
+        .update_workspace("nope", LockMode::Wait, t(NOW), |_| Ok::<_, ()>(WorkspaceChange::default()))
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+}
+
+async fn build_numbers_never_repeat_under_concurrency(store: &Store) {
+    let (owner, _, ws) = fixture(store, None).await;
+    run_job(store, &ws.workspace.id, true).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let id = ws.workspace.id.clone();
+        let owner = owner.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .update_workspace(&id, LockMode::Wait, t(NOW), |s| {
+                    // Only one build at a time: the first one wins.
+                    if !s.build.job.status.is_finished() {
+                        return Err("busy");
+                    }
+                    Ok(WorkspaceChange {
+                        new_build: Some(NewBuild { transition: Transition::Stop, ..start_build(&owner, &s.build.template_version_id) }),
+                        ..Default::default()
+                    })
+                })
+                .await
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        if let Ok(Ok(_)) = task.await.unwrap() {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1, "exactly one concurrent caller inserts a build");
+    let numbers: Vec<i64> = store.builds(&ws.workspace.id).await.unwrap().iter().map(|b| b.build_number).collect();
+    assert_eq!(numbers, vec![2, 1]);
+}
+
+async fn jobs_are_acquired_once(store: &Store) {
+    let (owner, template, _) = fixture(store, None).await;
+    for i in 0..9 {
+        store
+            .create_workspace(
+                NewWorkspace {
+                    owner_id: owner.id.clone(),
+                    name: format!("ws-{i}"),
+                    template_id: template.id.clone(),
+                    autostart_schedule: None,
+                    ttl: None,
+                    prebuild_preset_id: None,
+                },
+                start_build(&owner, &template.active_version_id),
+                t(NOW),
+            )
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for worker in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(job) = store.acquire_job(&format!("w{worker}"), t(NOW)).await.unwrap() {
+                got.push(job.build.id);
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((total, all.len()), (10, 10), "ten jobs, each handed out exactly once");
+    let counts = store.job_counts().await.unwrap();
+    assert_eq!(counts.get(&JobStatus::Running), Some(&10));
+}
+
+async fn job_completion_sets_deadline_and_due_time(store: &Store) {
+    let (_, _, ws) = fixture(store, Some(SignedDuration::from_hours(8))).await;
+    assert_eq!(ws.build.deadline, None, "a build is inserted with no deadline");
+    let job = store.acquire_job("worker-1", t(NOW)).await.unwrap().unwrap();
+    assert_eq!(store.workspace(&ws.workspace.id).await.unwrap().unwrap().status(), WorkspaceStatus::Starting);
+    assert!(store.heartbeat_job(&job.build.id, "worker-1", t(NOW)).await.unwrap());
+    assert!(!store.heartbeat_job(&job.build.id, "worker-2", t(NOW)).await.unwrap(), "not worker-2's job");
+    let wrong = store
+        .complete_job(&job.build.id, Some("worker-2"), JobResult { success: true, error: None, outputs: BTreeMap::new() }, t(NOW))
+        .await;
+    assert!(matches!(wrong, Err(StoreError::Conflict(_))), "{wrong:?}");
+    let done = store
+        .complete_job(
+            &job.build.id,
+            Some("worker-1"),
+            JobResult { success: true, error: None, outputs: BTreeMap::from([("pid".into(), "42".into())]) },
+            t("2027-01-04T08:01:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status(), WorkspaceStatus::Running);
+    assert_eq!(done.build.deadline, Some(t("2027-01-04T16:01:00Z")));
+    assert_eq!(done.build.outputs["pid"], "42");
+    assert_eq!(done.build.job.completed_at, Some(t("2027-01-04T08:01:00Z")));
+    assert_eq!(done.workspace.next_due_at, Some(t("2027-01-04T16:01:00Z")));
+
+    assert!(store.due_workspace_ids(t("2027-01-04T16:00:59Z"), 100).await.unwrap().is_empty());
+    assert_eq!(
+        store.due_workspace_ids(t("2027-01-04T16:01:00Z"), 100).await.unwrap(),
+        vec![ws.workspace.id.clone()]
+    );
+    assert_eq!(store.earliest_due_at().await.unwrap(), Some(t("2027-01-04T16:01:00Z")));
+    let latest = store.latest_successful_build(&ws.workspace.id).await.unwrap().unwrap();
+    assert_eq!(latest.id, job.build.id);
+}
+
+async fn stale_jobs_are_failed(store: &Store) {
+    let (_, _, ws) = fixture(store, None).await;
+    let job = store.acquire_job("worker-1", t(NOW)).await.unwrap().unwrap();
+    let timeout = SignedDuration::from_secs(90);
+    let none = store.fail_stale_jobs(t("2027-01-04T08:01:30Z"), timeout).await.unwrap();
+    assert!(none.is_empty(), "exactly at the timeout the job is still alive");
+    let failed = store.fail_stale_jobs(t("2027-01-04T08:01:31Z"), timeout).await.unwrap();
+    assert_eq!(failed, vec![job.build.id.clone()]);
+    let state = store.workspace(&ws.workspace.id).await.unwrap().unwrap();
+    assert_eq!(state.status(), WorkspaceStatus::Failed);
+    assert!(state.build.job.error.as_deref().unwrap_or("").contains("heartbeats"));
+    let logs = store.build_logs(&job.build.id, 0, 100).await.unwrap();
+    assert!(logs.iter().any(|l| l.stream == "system" && l.output.contains("heartbeats")));
+    assert!(!store.heartbeat_job(&job.build.id, "worker-1", t(NOW)).await.unwrap(), "the daemon learns it lost the job");
+}
+
+async fn logs_come_back_in_order(store: &Store) {
+    let (_, _, ws) = fixture(store, None).await;
+    for i in 0..5 {
+        store.append_log(&ws.build.id, "stdout", &format!("line {i}"), t(NOW)).await.unwrap();
+    }
+    let all = store.build_logs(&ws.build.id, 0, 100).await.unwrap();
+    assert_eq!(all.iter().map(|l| l.output.as_str()).collect::<Vec<_>>(), ["line 0", "line 1", "line 2", "line 3", "line 4"]);
+    let after = store.build_logs(&ws.build.id, all[2].id, 100).await.unwrap();
+    assert_eq!(after.len(), 2);
+    assert_eq!(store.build_logs(&ws.build.id, 0, 2).await.unwrap().len(), 2);
+}
+
+async fn settings_round_trip(store: &Store) {
+    assert_eq!(store.setting("prebuilds.paused").await.unwrap(), None);
+    store.set_setting("prebuilds.paused", "true").await.unwrap();
+    store.set_setting("prebuilds.paused", "false").await.unwrap();
+    assert_eq!(store.setting("prebuilds.paused").await.unwrap().as_deref(), Some("false"));
+}
+
+#[tokio::test]
+async fn sqlite_reopens_without_losing_data_and_refuses_newer_schemas() {
+    let dir = std::env::temp_dir().join(format!("dayshift-reopen-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("db.sqlite");
+    {
+        let store = Store::open_sqlite(&path, Arc::new(NoPolicy)).await.unwrap();
+        store.create_first_user(new_user("admin"), t(NOW)).await.unwrap();
+    }
+    let store = Store::open_sqlite(&path, Arc::new(NoPolicy)).await.unwrap();
+    assert!(store.user_by_username("admin").await.unwrap().is_some());
+    sqlx::query("INSERT INTO schema_version (version) VALUES (999)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    drop(store);
+    match Store::open_sqlite(&path, Arc::new(NoPolicy)).await {
+        Err(e @ StoreError::SchemaTooNew { .. }) => {
+            assert!(e.to_string().contains("version 999"), "{e}");
+        }
+        Err(other) => panic!("expected SchemaTooNew, got {other}"),
+        Ok(_) => panic!("expected SchemaTooNew, got a store"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
