@@ -91,7 +91,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         })?;
         let user = state
             .store
-            .user_by_token_hash(&hash_token(token), state.clock.now())
+            .user_by_token_hash(&hash_token(token), state.session_clock.now())
             .await?
             .ok_or_else(|| {
                 ApiErr::unauthorized("session token is invalid or expired; run `dayshift login` again")

@@ -129,6 +129,7 @@ pub async fn start(config: ServerConfig, clock: Option<ManualClock>) -> anyhow::
     let state = AppState::new(state::Inner {
         store: store.clone(),
         clock: clock.clone(),
+        session_clock: Arc::new(SystemClock),
         dev_clock,
         executor: executor.clone(),
         rearm_executor: rearm_executor.clone(),

@@ -16,6 +16,9 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
+    /// Session lifetimes follow real time even under `--dev-clock`:
+    /// moving the dev clock a month ahead must not log everybody out.
+    pub session_clock: Arc<dyn Clock>,
     /// Set only with `--dev-clock`.
     pub dev_clock: Option<ManualClock>,
     pub executor: Executor,

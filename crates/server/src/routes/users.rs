@@ -47,7 +47,7 @@ pub async fn login(
         .filter(|u| !u.is_system && verify_password(&req.password, &u.password_hash))
         .ok_or_else(|| ApiErr::unauthorized("incorrect username or password"))?;
     let (token, hash) = new_token();
-    let now = state.clock.now();
+    let now = state.session_clock.now();
     let expires = now
         .checked_add(SESSION_LIFETIME)
         .map_err(|e| ApiErr::internal("cannot compute session expiry").with_detail(e.to_string()))?;
