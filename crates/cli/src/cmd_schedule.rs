@@ -149,8 +149,23 @@ pub async fn stop(ctx: &Ctx, args: ScheduleStopArgs) -> Result<()> {
     Ok(())
 }
 
+/// The longest a deadline may be moved by one `extend` or `bump`: the
+/// longest TTL (DESIGN §3).
+const MAX_EXTENSION: SignedDuration = SignedDuration::from_hours(30 * 24);
+
+fn parse_extension(input: &str) -> Result<SignedDuration> {
+    let by = parse_positive_duration(input)?;
+    if by > MAX_EXTENSION {
+        bail!(
+            "invalid duration {input:?}: at most {} (the longest TTL)",
+            duration(MAX_EXTENSION)
+        );
+    }
+    Ok(by)
+}
+
 pub async fn extend(ctx: &Ctx, args: ScheduleExtendArgs) -> Result<()> {
-    let by = parse_positive_duration(&args.duration)?;
+    let by = parse_extension(&args.duration)?;
     let client = ctx.client()?;
     let (ws, now) = resolve_workspace(&client, &args.workspace).await?;
     let deadline = now
@@ -161,7 +176,7 @@ pub async fn extend(ctx: &Ctx, args: ScheduleExtendArgs) -> Result<()> {
 
 pub async fn bump(ctx: &Ctx, args: BumpArgs) -> Result<()> {
     let by = match &args.duration {
-        Some(d) => parse_positive_duration(d)?,
+        Some(d) => parse_extension(d)?,
         None => SignedDuration::from_hours(1),
     };
     let client = ctx.client()?;
@@ -286,6 +301,19 @@ pub fn parse_instant(input: &str) -> Result<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extensions() {
+        assert_eq!(
+            parse_extension("2h").unwrap(),
+            SignedDuration::from_hours(2)
+        );
+        assert_eq!(parse_extension("30d").unwrap(), MAX_EXTENSION);
+        let err = parse_extension("999999d").unwrap_err().to_string();
+        assert!(err.contains("at most 30d"), "{err}");
+        assert!(parse_extension("-5m").is_err());
+        assert!(parse_extension("0s").is_err());
+    }
 
     #[test]
     fn instants() {

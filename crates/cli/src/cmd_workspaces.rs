@@ -144,7 +144,7 @@ pub async fn show(ctx: &Ctx, args: WorkspaceArg) -> Result<()> {
             "TTL".into(),
             ws.ttl_ms
                 .map(|ms| duration(jiff::SignedDuration::from_millis(ms)))
-                .unwrap_or_else(|| "manual (template default applies)".into()),
+                .unwrap_or_else(|| "none".into()),
         ),
     ];
     if ws.status == WorkspaceStatus::Running {

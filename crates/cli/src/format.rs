@@ -182,8 +182,8 @@ pub fn zone_from_tz_var(tz: Option<&str>) -> String {
 /// prefixed by `CRON_TZ=`.
 pub fn parse_autostart(input: &str, default_zone: &str) -> Result<Option<Schedule>> {
     let input = input.trim();
-    dayshift_schedule::parse_human_schedule(input, default_zone)
-        .map_err(|e| anyhow!("invalid schedule {input:?}: {e}"))
+    // The parser's errors name the field and the value.
+    dayshift_schedule::parse_human_schedule(input, default_zone).map_err(|e| anyhow!("{e}"))
 }
 
 #[cfg(test)]

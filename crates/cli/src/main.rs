@@ -78,7 +78,7 @@ fn error_text(e: &anyhow::Error) -> String {
         .chain()
         .filter_map(|c| c.downcast_ref::<ClientError>())
         .any(|c| c.status().is_some_and(|s| s.as_u16() == 401));
-    if unauthorized {
+    if unauthorized && !text.contains("login") {
         text.push_str("\n(run 'dayshift login URL' to start a new session)");
     }
     text
