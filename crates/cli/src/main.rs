@@ -23,7 +23,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
-use dayshift_sdk::{ClientError, Transition};
+use dayshift_sdk::{ApiError, ClientError, Transition};
 
 use args::{
     Cli, Command, PrebuildsCommand, ProvisionerCommand, ScheduleCommand, TemplatesCommand,
@@ -65,7 +65,10 @@ fn error_text(e: &anyhow::Error) -> String {
                 parts.push(format!("cannot reach {url}: {root}"));
                 break;
             }
-            // The server's message (and detail, validations) in full.
+            Some(ClientError::Api { error, .. }) => {
+                parts.push(api_error_text(error));
+                break;
+            }
             Some(client_error) => {
                 parts.push(client_error.to_string());
                 break;
@@ -80,6 +83,24 @@ fn error_text(e: &anyhow::Error) -> String {
         .any(|c| c.status().is_some_and(|s| s.as_u16() == 401));
     if unauthorized && !text.contains("login") {
         text.push_str("\n(run 'dayshift login URL' to start a new session)");
+    }
+    text
+}
+
+/// The server's message, then its detail and each validation, leaving out
+/// what the message already says.
+fn api_error_text(error: &ApiError) -> String {
+    let mut text = error.message.clone();
+    if let Some(detail) = error.detail.as_deref().filter(|d| !d.is_empty()) {
+        if !text.contains(detail) {
+            text.push_str(": ");
+            text.push_str(detail);
+        }
+    }
+    for v in &error.validations {
+        if !text.contains(&v.detail) {
+            text.push_str(&format!("\n  {}: {}", v.field, v.detail));
+        }
     }
     text
 }
@@ -124,4 +145,44 @@ async fn run(cli: Cli) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dayshift_sdk::ValidationError;
+
+    #[test]
+    fn api_errors_do_not_repeat_themselves() {
+        let error = ApiError {
+            message: "invalid name: \"Bad Name\" must be lowercase".into(),
+            detail: None,
+            validations: vec![ValidationError {
+                field: "name".into(),
+                detail: "\"Bad Name\" must be lowercase".into(),
+            }],
+        };
+        assert_eq!(
+            api_error_text(&error),
+            "invalid name: \"Bad Name\" must be lowercase"
+        );
+        let error = ApiError {
+            message: "invalid request".into(),
+            detail: Some("2 problems".into()),
+            validations: vec![
+                ValidationError {
+                    field: "ttl_ms".into(),
+                    detail: "too long".into(),
+                },
+                ValidationError {
+                    field: "name".into(),
+                    detail: "empty".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            api_error_text(&error),
+            "invalid request: 2 problems\n  ttl_ms: too long\n  name: empty"
+        );
+    }
 }
