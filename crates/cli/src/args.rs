@@ -333,7 +333,7 @@ pub struct ScheduleStartArgs {
     pub workspace: String,
     /// "9:30AM Mon-Fri Europe/Berlin", a cron expression, or `manual`
     /// (one quoted argument or several words).
-    #[arg(value_name = "SCHEDULE", required = true, num_args = 1.., allow_hyphen_values = true)]
+    #[arg(value_name = "SCHEDULE", required = true, num_args = 1..)]
     pub schedule: Vec<String>,
     #[command(flatten)]
     pub yes: Yes,
