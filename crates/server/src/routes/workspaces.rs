@@ -22,7 +22,11 @@ use crate::validate;
 
 /// A workspace the caller may see: its own, or any for an owner. Others'
 /// answer 404, so members cannot even learn they exist.
-pub async fn visible(state: &AppState, caller: &CurrentUser, id: &str) -> ApiResult<WorkspaceState> {
+pub async fn visible(
+    state: &AppState,
+    caller: &CurrentUser,
+    id: &str,
+) -> ApiResult<WorkspaceState> {
     state
         .store
         .workspace(id)
@@ -70,7 +74,9 @@ pub async fn list(
         Some(caller.0.id.as_str())
     };
     let workspaces = state.store.workspaces(owner).await?;
-    Ok(axum::Json(workspaces.iter().map(convert::workspace).collect()))
+    Ok(axum::Json(
+        workspaces.iter().map(convert::workspace).collect(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v2/workspaces/{id}", responses((status = 200, body = sdk::Workspace), (status = 404, body = sdk::ApiError)))]
@@ -79,7 +85,9 @@ pub async fn get(
     caller: CurrentUser,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<sdk::Workspace>> {
-    Ok(axum::Json(convert::workspace(&visible(&state, &caller, &id).await?)))
+    Ok(axum::Json(convert::workspace(
+        &visible(&state, &caller, &id).await?,
+    )))
 }
 
 #[utoipa::path(get, path = "/api/v2/users/{user}/workspace/{name}", params(("user" = String, Path, description = "username, user id or `me`")),
@@ -103,7 +111,9 @@ pub async fn get_by_name(
         .workspace_by_owner_and_name(&owner.id, &name)
         .await?
         .ok_or_else(not_found)?;
-    Ok(axum::Json(convert::workspace(&visible(&state, &caller, &ws.workspace.id).await?)))
+    Ok(axum::Json(convert::workspace(
+        &visible(&state, &caller, &ws.workspace.id).await?,
+    )))
 }
 
 /// Parses an autostart schedule from a request, normalised; `None` and
@@ -113,7 +123,10 @@ fn autostart_schedule(state: &WorkspaceState, schedule: Option<&str>) -> ApiResu
     if schedule.is_some() && !state.template.policy.allow_user_autostart {
         return Err(ApiErr::invalid(
             "schedule",
-            format!("autostart is not allowed for workspaces of template {:?}", state.template.name),
+            format!(
+                "autostart is not allowed for workspaces of template {:?}",
+                state.template.name
+            ),
         ));
     }
     schedule
@@ -126,7 +139,11 @@ fn autostart_schedule(state: &WorkspaceState, schedule: Option<&str>) -> ApiResu
 }
 
 /// A TTL from a request: `None` or 0 clear it; otherwise 1 minute to 30 days.
-fn ttl(allow_user_autostop: bool, template: &str, ttl_ms: Option<i64>) -> ApiResult<Option<SignedDuration>> {
+fn ttl(
+    allow_user_autostop: bool,
+    template: &str,
+    ttl_ms: Option<i64>,
+) -> ApiResult<Option<SignedDuration>> {
     let Some(ms) = ttl_ms.filter(|ms| *ms != 0) else {
         return Ok(None);
     };
@@ -162,7 +179,10 @@ pub async fn create(
         .ok_or_else(|| {
             ApiErr::invalid(
                 "template_version_id",
-                format!("{version_id:?} is not a version of template {:?}", template.name),
+                format!(
+                    "{version_id:?} is not a version of template {:?}",
+                    template.name
+                ),
             )
         })?;
     let manifest = manifest_of(&version)?;
@@ -171,29 +191,42 @@ pub async fn create(
         let preset = manifest.preset(preset_name).ok_or_else(|| {
             ApiErr::invalid(
                 "preset",
-                format!("{preset_name:?} is not a preset of template {:?}", template.name),
+                format!(
+                    "{preset_name:?} is not a preset of template {:?}",
+                    template.name
+                ),
             )
         })?;
         for (name, value) in &preset.parameters {
             if let Some(other) = given.get(name).filter(|v| *v != value) {
                 return Err(ApiErr::invalid(
                     &format!("parameters.{name}"),
-                    format!("{other:?} conflicts with preset {preset_name:?}, which sets {value:?}"),
+                    format!(
+                        "{other:?} conflicts with preset {preset_name:?}, which sets {value:?}"
+                    ),
                 ));
             }
             given.insert(name.clone(), value.clone());
         }
     }
-    let parameters = manifest.resolve_parameters(&given).map_err(|e| {
-        ApiErr::invalid(&format!("parameters.{}", e.parameter()), e.to_string())
-    })?;
+    let parameters = manifest
+        .resolve_parameters(&given)
+        .map_err(|e| ApiErr::invalid(&format!("parameters.{}", e.parameter()), e.to_string()))?;
     let policy = &template.policy;
-    let schedule = match req.autostart_schedule.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let schedule = match req
+        .autostart_schedule
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         None => None,
         Some(_) if !policy.allow_user_autostart => {
             return Err(ApiErr::invalid(
                 "autostart_schedule",
-                format!("autostart is not allowed for workspaces of template {:?}", template.name),
+                format!(
+                    "autostart is not allowed for workspaces of template {:?}",
+                    template.name
+                ),
             ))
         }
         Some(s) => Some(
@@ -207,11 +240,22 @@ pub async fn create(
 
     if let Some(preset_name) = &req.preset {
         if let Some(claimed) = crate::prebuild_claim::try_claim(
-            &state, &caller, &template, &version_id, preset_name, &req.name, schedule.clone(), ttl, now,
+            &state,
+            &caller,
+            &template,
+            &version_id,
+            preset_name,
+            &req.name,
+            schedule.clone(),
+            ttl,
+            now,
         )
         .await?
         {
-            return Ok((StatusCode::CREATED, axum::Json(convert::workspace(&claimed))));
+            return Ok((
+                StatusCode::CREATED,
+                axum::Json(convert::workspace(&claimed)),
+            ));
         }
     }
 
@@ -243,7 +287,10 @@ pub async fn create(
         template = %template.name,
         "workspace created"
     );
-    Ok((StatusCode::CREATED, axum::Json(convert::workspace(&created))))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(convert::workspace(&created)),
+    ))
 }
 
 /// Refuses a new build while the latest one is unfinished.
@@ -404,8 +451,8 @@ pub async fn set_ttl(
         };
         // Clearing the TTL means manual shutdown, also for the running
         // build; a new TTL applies from the next build.
-        let running = ws.build.transition == Transition::Start
-            && ws.build.job.status == JobStatus::Succeeded;
+        let running =
+            ws.build.transition == Transition::Start && ws.build.job.status == JobStatus::Succeeded;
         if ttl.is_none() && running && ws.build.deadline.is_some() {
             change.deadlines = Some((None, ws.build.max_deadline));
         }
@@ -414,6 +461,9 @@ pub async fn set_ttl(
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The furthest an extension may reach from now: the longest TTL.
+const MAX_EXTENSION: SignedDuration = SignedDuration::from_hours(24 * 30);
 
 #[utoipa::path(put, path = "/api/v2/workspaces/{id}/extend", request_body = sdk::ExtendRequest,
     responses((status = 200, body = sdk::Response), (status = 400, body = sdk::ApiError), (status = 409, body = sdk::ApiError)))]
@@ -445,6 +495,19 @@ pub async fn extend(
         };
         validate_extend(now, current, build.max_deadline, req.deadline)
             .map_err(|e| ApiErr::invalid("deadline", e.to_string()))?;
+        // Without an autostop requirement nothing else bounds an extension;
+        // the longest TTL is the sensible ceiling for one.
+        if now.checked_add(MAX_EXTENSION).is_ok_and(|limit| req.deadline > limit) {
+            return Err(ApiErr::invalid(
+                "deadline",
+                format!(
+                    "new deadline {} is more than {} from now ({now}); extend by at most {}",
+                    req.deadline,
+                    dayshift_schedule::format_duration(MAX_EXTENSION),
+                    dayshift_schedule::format_duration(MAX_EXTENSION),
+                ),
+            ));
+        }
         Ok(WorkspaceChange {
             deadlines: Some((Some(req.deadline), build.max_deadline)),
             ..Default::default()
@@ -476,7 +539,8 @@ pub async fn report_usage(
             ..Default::default()
         };
         let build = &ws.build;
-        let running = build.transition == Transition::Start && build.job.status == JobStatus::Succeeded;
+        let running =
+            build.transition == Transition::Start && build.job.status == JobStatus::Succeeded;
         let bump = ws.template.policy.activity_bump;
         if let (true, true, Some(deadline)) = (running, bump.is_positive(), build.deadline) {
             if let Some(new) = bumped_deadline(
@@ -520,7 +584,12 @@ pub async fn set_dormant(
             (true, Some(_)) | (false, None) => WorkspaceChange::default(),
             (true, None) => WorkspaceChange {
                 dormant_at: Some(Some(now)),
-                deleting_at: Some(autodelete.is_positive().then(|| now.checked_add(autodelete).ok()).flatten()),
+                deleting_at: Some(
+                    autodelete
+                        .is_positive()
+                        .then(|| now.checked_add(autodelete).ok())
+                        .flatten(),
+                ),
                 ..Default::default()
             },
             // Waking a workspace counts as using it, so it does not fall
