@@ -1,7 +1,9 @@
 //! Passwords (argon2), session tokens (random, stored as SHA-256 hashes)
 //! and the extractor that turns a request's token into its user.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -82,7 +84,10 @@ fn token_from(parts: &Parts) -> Option<&str> {
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiErr;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = token_from(parts).ok_or_else(|| {
             ApiErr::unauthorized(format!(
                 "no session token: send the {} header (run `dayshift login`)",
@@ -94,7 +99,9 @@ impl FromRequestParts<AppState> for CurrentUser {
             .user_by_token_hash(&hash_token(token), state.session_clock.now())
             .await?
             .ok_or_else(|| {
-                ApiErr::unauthorized("session token is invalid or expired; run `dayshift login` again")
+                ApiErr::unauthorized(
+                    "session token is invalid or expired; run `dayshift login` again",
+                )
             })?;
         Ok(CurrentUser(user))
     }

@@ -72,9 +72,7 @@ impl From<StoreError> for ApiErr {
         match e {
             StoreError::NotFound(what) => ApiErr::not_found(format!("{what} not found")),
             StoreError::Conflict(message) => ApiErr::conflict(message),
-            StoreError::Busy(id) => {
-                ApiErr::conflict(format!("workspace {id} is busy, try again"))
-            }
+            StoreError::Busy(id) => ApiErr::conflict(format!("workspace {id} is busy, try again")),
             other => {
                 tracing::warn!(error = %other, "database failure");
                 ApiErr::internal("internal database error").with_detail(other.to_string())

@@ -28,7 +28,9 @@ fn json_rejection(rejection: JsonRejection) -> ApiErr {
             "request body must be JSON with Content-Type: application/json".to_string()
         }
         JsonRejection::JsonSyntaxError(_) => "request body is not valid JSON".to_string(),
-        JsonRejection::JsonDataError(_) => "request body does not match the expected shape".to_string(),
+        JsonRejection::JsonDataError(_) => {
+            "request body does not match the expected shape".to_string()
+        }
         JsonRejection::BytesRejection(_) => "request body could not be read".to_string(),
         _ => "invalid request body".to_string(),
     };

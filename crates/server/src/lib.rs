@@ -97,15 +97,19 @@ impl RunningServer {
 /// Opens the store and starts the HTTP API and background tasks.
 /// With `dev_clock`, time starts at the system time and moves only through
 /// `POST /api/v2/debug/clock`; `clock` overrides the clock entirely (tests).
-pub async fn start(config: ServerConfig, clock: Option<ManualClock>) -> anyhow::Result<RunningServer> {
+pub async fn start(
+    config: ServerConfig,
+    clock: Option<ManualClock>,
+) -> anyhow::Result<RunningServer> {
     let policy = Arc::new(LifecyclePolicy);
     let store = match &config.postgres_url {
         Some(url) => Store::open_postgres(url, policy)
             .await
             .with_context(|| format!("cannot open the PostgreSQL database at {}", redact(url)))?,
         None => {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("cannot create data directory {}", config.data_dir.display())
+            })?;
             let path = config.data_dir.join("dayshift.db");
             Store::open_sqlite(&path, policy)
                 .await
@@ -157,7 +161,12 @@ pub async fn start(config: ServerConfig, clock: Option<ManualClock>) -> anyhow::
     } else {
         // Under the dev clock time moves only when told to, through
         // /debug/clock; the poll interval still ticks at the dev time.
-        tasks.spawn(poll_ticks(clock.clone(), config.autobuild_poll_interval, tick_tx, cancel.child_token()));
+        tasks.spawn(poll_ticks(
+            clock.clone(),
+            config.autobuild_poll_interval,
+            tick_tx,
+            cancel.child_token(),
+        ));
     }
 
     // A finished build changes deadlines and due times: re-arm the driver.
@@ -243,7 +252,9 @@ pub async fn start(config: ServerConfig, clock: Option<ManualClock>) -> anyhow::
 /// Runs the server until ctrl-c.
 pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let server = start(config, None).await?;
-    tokio::signal::ctrl_c().await.context("cannot wait for ctrl-c")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for ctrl-c")?;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
@@ -318,14 +329,23 @@ pub fn router(state: AppState) -> Router {
         .route("/users/login", post(users::login))
         .route("/users", post(users::create_user))
         .route("/users/me", get(users::me))
-        .route("/users/{user}/workspace/{name}", get(workspaces::get_by_name))
+        .route(
+            "/users/{user}/workspace/{name}",
+            get(workspaces::get_by_name),
+        )
         .route("/templates", get(templates::list).post(templates::create))
-        .route("/templates/{id}", get(templates::get).patch(templates::update))
+        .route(
+            "/templates/{id}",
+            get(templates::get).patch(templates::update),
+        )
         .route(
             "/templates/{id}/versions",
             get(templates::list_versions).post(templates::create_version),
         )
-        .route("/workspaces", get(workspaces::list).post(workspaces::create))
+        .route(
+            "/workspaces",
+            get(workspaces::list).post(workspaces::create),
+        )
         .route("/workspaces/{id}", get(workspaces::get))
         .route(
             "/workspaces/{id}/builds",
@@ -349,7 +369,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn_with_state(state.clone(), server_time_and_metrics))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            server_time_and_metrics,
+        ))
         .with_state(state)
 }
 
@@ -358,7 +381,11 @@ async fn not_found() -> error::ApiErr {
 }
 
 /// Stamps every answer with the server's clock and counts requests.
-async fn server_time_and_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn server_time_and_metrics(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let method = request.method().to_string();
     let started = std::time::Instant::now();
     let mut response = next.run(request).await;

@@ -24,13 +24,16 @@ pub fn name(field: &str, value: &str) -> Result<(), ApiErr> {
 
 pub fn email(value: &str) -> Result<(), ApiErr> {
     let ok = value.len() <= 254
-        && value
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.'));
+        && value.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        });
     if ok {
         Ok(())
     } else {
-        Err(ApiErr::invalid("email", format!("{value:?} is not an email address")))
+        Err(ApiErr::invalid(
+            "email",
+            format!("{value:?} is not an email address"),
+        ))
     }
 }
 
@@ -48,7 +51,11 @@ pub fn password(value: &str) -> Result<(), ApiErr> {
 
 /// A duration in milliseconds from a JSON body: non-negative and at most
 /// `max_days` days.
-pub fn duration_ms(field: &str, ms: i64, max_days: i64) -> Result<dayshift_schedule::SignedDuration, ApiErr> {
+pub fn duration_ms(
+    field: &str,
+    ms: i64,
+    max_days: i64,
+) -> Result<dayshift_schedule::SignedDuration, ApiErr> {
     let max = max_days * 24 * 3_600_000;
     if ms < 0 || ms > max {
         return Err(ApiErr::invalid(
@@ -68,7 +75,17 @@ mod tests {
         for ok in ["a", "dev", "my-ws-2", "x".repeat(32).as_str()] {
             assert!(name("name", ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Dev", "-a", "a-", "a--b", "a b", "a_b", &"x".repeat(33), "ä"] {
+        for bad in [
+            "",
+            "Dev",
+            "-a",
+            "a-",
+            "a--b",
+            "a b",
+            "a_b",
+            &"x".repeat(33),
+            "ä",
+        ] {
             let err = name("name", bad).unwrap_err();
             assert!(err.body.message.contains("invalid name"), "{bad}");
             assert_eq!(err.body.validations[0].field, "name");

@@ -19,20 +19,27 @@ pub async fn set_clock(
     Json(req): Json<sdk::DebugClockRequest>,
 ) -> ApiResult<axum::Json<sdk::DebugClockResponse>> {
     let Some(clock) = &state.dev_clock else {
-        return Err(ApiErr::not_found("no such route (start the server with --dev-clock)"));
+        return Err(ApiErr::not_found(
+            "no such route (start the server with --dev-clock)",
+        ));
     };
     caller.require_owner()?;
     match (req.now, req.advance.as_deref()) {
         (Some(now), None) => clock.set(now),
         (None, Some(text)) => {
             let by = parse_duration(text).map_err(|e| ApiErr::invalid("advance", e.to_string()))?;
-            clock
-                .advance(by)
-                .map_err(|e| ApiErr::invalid("advance", format!("{text:?} moves the clock out of range: {e}")))?;
+            clock.advance(by).map_err(|e| {
+                ApiErr::invalid(
+                    "advance",
+                    format!("{text:?} moves the clock out of range: {e}"),
+                )
+            })?;
         }
         (None, None) => {}
         (Some(_), Some(_)) => {
-            return Err(ApiErr::bad_request("give either \"now\" or \"advance\", not both"));
+            return Err(ApiErr::bad_request(
+                "give either \"now\" or \"advance\", not both",
+            ));
         }
     }
     let now = clock.now();

@@ -31,7 +31,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok(counts) = state.store.job_counts().await {
         for status in dayshift_store::JobStatus::ALL {
             let count = counts.get(status).copied().unwrap_or(0);
-            metrics::gauge!("dayshift_provisioner_jobs", "status" => status.as_str()).set(count as f64);
+            metrics::gauge!("dayshift_provisioner_jobs", "status" => status.as_str())
+                .set(count as f64);
         }
     }
     let body = state
@@ -40,7 +41,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .map(|handle| handle.render())
         .unwrap_or_default();
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         body,
     )
 }

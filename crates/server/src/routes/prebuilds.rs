@@ -11,7 +11,9 @@ pub async fn list(
     State(state): State<AppState>,
     _caller: CurrentUser,
 ) -> ApiResult<axum::Json<Vec<sdk::PrebuildPreset>>> {
-    Ok(axum::Json(crate::prebuild_claim::status(&state, state.clock.now()).await?))
+    Ok(axum::Json(
+        crate::prebuild_claim::status(&state, state.clock.now()).await?,
+    ))
 }
 
 #[utoipa::path(put, path = "/api/v2/prebuilds/settings", request_body = sdk::PrebuildSettings,
@@ -26,9 +28,16 @@ pub async fn update_settings(
         .store
         .set_setting(
             crate::prebuild_claim::PAUSED_SETTING,
-            if req.reconciliation_paused { "true" } else { "false" },
+            if req.reconciliation_paused {
+                "true"
+            } else {
+                "false"
+            },
         )
         .await?;
-    tracing::info!(paused = req.reconciliation_paused, "prebuild reconciliation setting changed");
+    tracing::info!(
+        paused = req.reconciliation_paused,
+        "prebuild reconciliation setting changed"
+    );
     Ok(axum::Json(req))
 }

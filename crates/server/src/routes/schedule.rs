@@ -41,15 +41,19 @@ pub async fn get_preview(
     _caller: CurrentUser,
     Query(query): Query<PreviewQuery>,
 ) -> ApiResult<axum::Json<Vec<sdk::PreviewPoint>>> {
-    let schedule = Schedule::parse(&query.cron).map_err(|e| ApiErr::invalid("cron", e.to_string()))?;
+    let schedule =
+        Schedule::parse(&query.cron).map_err(|e| ApiErr::invalid("cron", e.to_string()))?;
     let count = query.count.unwrap_or(5);
     if count == 0 || count > MAX_PREVIEW {
-        return Err(ApiErr::invalid("count", format!("{count} is out of range: must be 1-{MAX_PREVIEW}")));
+        return Err(ApiErr::invalid(
+            "count",
+            format!("{count} is out of range: must be 1-{MAX_PREVIEW}"),
+        ));
     }
     let from = match &query.from {
-        Some(text) => text
-            .parse::<Timestamp>()
-            .map_err(|e| ApiErr::invalid("from", format!("{text:?} is not an RFC 3339 time: {e}")))?,
+        Some(text) => text.parse::<Timestamp>().map_err(|e| {
+            ApiErr::invalid("from", format!("{text:?} is not an RFC 3339 time: {e}"))
+        })?,
         None => state.clock.now(),
     };
     Ok(axum::Json(preview(&schedule, from, count)))

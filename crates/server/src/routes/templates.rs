@@ -35,7 +35,10 @@ fn new_version(files: Vec<sdk::TemplateFile>, created_by: &str) -> ApiResult<New
         let content = base64::engine::general_purpose::STANDARD
             .decode(file.content_base64.as_bytes())
             .map_err(|e| {
-                ApiErr::invalid(&format!("files[{i}].content_base64"), format!("{:?}: not base64: {e}", file.path))
+                ApiErr::invalid(
+                    &format!("files[{i}].content_base64"),
+                    format!("{:?}: not base64: {e}", file.path),
+                )
             })?;
         bundle.files.push(BundleFile {
             path: file.path,
@@ -87,12 +90,19 @@ fn new_preset(p: &dayshift_provisioner::Preset) -> NewPreset {
 /// The parsed manifest of a stored version.
 pub fn manifest_of(version: &TemplateVersion) -> ApiResult<Manifest> {
     serde_json::from_str(&version.manifest_json).map_err(|e| {
-        ApiErr::internal(format!("stored manifest of version {} is unreadable", version.id))
-            .with_detail(e.to_string())
+        ApiErr::internal(format!(
+            "stored manifest of version {} is unreadable",
+            version.id
+        ))
+        .with_detail(e.to_string())
     })
 }
 
-async fn version_view(state: &AppState, template: &Template, version: &TemplateVersion) -> ApiResult<sdk::TemplateVersion> {
+async fn version_view(
+    state: &AppState,
+    template: &Template,
+    version: &TemplateVersion,
+) -> ApiResult<sdk::TemplateVersion> {
     let manifest = manifest_of(version)?;
     let presets = state.store.presets(&version.id).await?;
     Ok(sdk::TemplateVersion {
@@ -125,9 +135,14 @@ async fn version_view(state: &AppState, template: &Template, version: &TemplateV
 }
 
 #[utoipa::path(get, path = "/api/v2/templates", responses((status = 200, body = Vec<sdk::Template>)))]
-pub async fn list(State(state): State<AppState>, _caller: CurrentUser) -> ApiResult<axum::Json<Vec<sdk::Template>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: CurrentUser,
+) -> ApiResult<axum::Json<Vec<sdk::Template>>> {
     let templates = state.store.templates().await?;
-    Ok(axum::Json(templates.iter().map(convert::template).collect()))
+    Ok(axum::Json(
+        templates.iter().map(convert::template).collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v2/templates", request_body = sdk::CreateTemplateRequest,
@@ -142,10 +157,18 @@ pub async fn create(
     let version = new_version(req.files, &caller.0.id)?;
     let (template, version) = state
         .store
-        .create_template(&req.name, &TemplatePolicy::default(), version, state.clock.now())
+        .create_template(
+            &req.name,
+            &TemplatePolicy::default(),
+            version,
+            state.clock.now(),
+        )
         .await?;
     tracing::info!(template = %template.name, version = %version.id, "template created");
-    Ok((StatusCode::CREATED, axum::Json(convert::template(&template))))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(convert::template(&template)),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v2/templates/{template}", params(("template" = String, Path, description = "id or name")),
@@ -155,11 +178,17 @@ pub async fn get(
     _caller: CurrentUser,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<sdk::Template>> {
-    Ok(axum::Json(convert::template(&find_template(&state, &id).await?)))
+    Ok(axum::Json(convert::template(
+        &find_template(&state, &id).await?,
+    )))
 }
 
 fn weekdays(field: &str, names: &[String]) -> ApiResult<Weekdays> {
-    let joined = if names.is_empty() { "none".to_string() } else { names.join(",") };
+    let joined = if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(",")
+    };
     Weekdays::parse_list(&joined).map_err(|e| ApiErr::invalid(field, e.to_string()))
 }
 
@@ -213,7 +242,10 @@ pub async fn update(
     if let Some(v) = req.allow_user_autostop {
         policy.allow_user_autostop = v;
     }
-    let updated = state.store.update_template_policy(&template.id, &policy).await?;
+    let updated = state
+        .store
+        .update_template_policy(&template.id, &policy)
+        .await?;
     state.workspaces_changed();
     tracing::info!(template = %updated.name, "template policy updated");
     Ok(axum::Json(convert::template(&updated)))
@@ -237,7 +269,10 @@ pub async fn create_version(
         .await?;
     let template = find_template(&state, &template.id).await?;
     tracing::info!(template = %template.name, version = %version.id, "template version pushed");
-    Ok((StatusCode::CREATED, axum::Json(version_view(&state, &template, &version).await?)))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(version_view(&state, &template, &version).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v2/templates/{template}/versions", params(("template" = String, Path, description = "id or name")),

@@ -30,7 +30,10 @@ pub async fn create_first_user(
     Json(req): Json<sdk::CreateFirstUserRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<sdk::User>)> {
     let user = new_user(&req.username, &req.email, &req.password, Role::Owner)?;
-    let created = state.store.create_first_user(user, state.clock.now()).await?;
+    let created = state
+        .store
+        .create_first_user(user, state.clock.now())
+        .await?;
     tracing::info!(username = %created.username, "first user created");
     Ok((StatusCode::CREATED, axum::Json(convert::user(&created))))
 }
@@ -48,10 +51,13 @@ pub async fn login(
         .ok_or_else(|| ApiErr::unauthorized("incorrect username or password"))?;
     let (token, hash) = new_token();
     let now = state.session_clock.now();
-    let expires = now
-        .checked_add(SESSION_LIFETIME)
-        .map_err(|e| ApiErr::internal("cannot compute session expiry").with_detail(e.to_string()))?;
-    state.store.insert_token(&user.id, &hash, now, expires).await?;
+    let expires = now.checked_add(SESSION_LIFETIME).map_err(|e| {
+        ApiErr::internal("cannot compute session expiry").with_detail(e.to_string())
+    })?;
+    state
+        .store
+        .insert_token(&user.id, &hash, now, expires)
+        .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(sdk::LoginResponse {

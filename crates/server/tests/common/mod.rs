@@ -30,9 +30,12 @@ impl TestServer {
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = ManualClock::new(t("2027-01-04T08:00:00Z"));
-        let server = dayshift_server::start(ServerConfig::for_tests(dir.path().to_path_buf()), Some(clock.clone()))
-            .await
-            .expect("server starts");
+        let server = dayshift_server::start(
+            ServerConfig::for_tests(dir.path().to_path_buf()),
+            Some(clock.clone()),
+        )
+        .await
+        .expect("server starts");
         let anonymous = Client::new(&server.url());
         anonymous
             .create_first_user(&CreateFirstUserRequest {
