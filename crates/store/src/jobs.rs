@@ -1,8 +1,13 @@
 //! Provisioner jobs: one per build, stored in the build's row.
+//!
+//! On PostgreSQL, the transaction that queues a job also announces it with
+//! `NOTIFY` (delivered at commit, so never before the job is visible), and
+//! [`JobListener`] lets every replica wake its idle daemons at once.
 
 use std::collections::BTreeMap;
 
 use dayshift_schedule::{SignedDuration, Timestamp};
+use sqlx::Transaction;
 
 use crate::rows::*;
 use crate::workspaces::{build_from_row, BUILD_COLUMNS};
@@ -10,6 +15,57 @@ use crate::{
     Dialect, JobAssignment, JobResult, JobStatus, LockMode, LogLine, Result, Store, StoreError,
     Transition, WorkspaceState,
 };
+
+/// The PostgreSQL channel on which queued jobs are announced; the payload
+/// is the build id. Channels are per database, not per schema, so
+/// deployments sharing a database only cost each other spurious wake-ups.
+pub const JOBS_CHANNEL: &str = "dayshift_jobs";
+
+const INSERT_LOG: &str =
+    "INSERT INTO build_logs (build_id, created_at, stream, output) VALUES ($1, $2, $3, $4)";
+
+/// Announces a job queued in `tx` (PostgreSQL only; SQLite has a single
+/// process, whose in-memory signals suffice).
+pub(crate) async fn notify_job_queued(
+    tx: &mut Transaction<'static, sqlx::Any>,
+    build_id: &str,
+) -> Result<()> {
+    // The Any driver cannot decode pg_notify's `void`, hence the count.
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT COUNT(*) FROM (SELECT pg_notify($1, $2)) AS n")
+            .bind(JOBS_CHANNEL)
+            .bind(build_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Receives the job announcements of [`JOBS_CHANNEL`] on a connection of
+/// its own (PostgreSQL only).
+pub struct JobListener(sqlx::postgres::PgListener);
+
+impl JobListener {
+    pub async fn connect(url: &str) -> Result<JobListener> {
+        let mut listener = sqlx::postgres::PgListener::connect(url)
+            .await
+            .map_err(StoreError::Connect)?;
+        listener.listen(JOBS_CHANNEL).await?;
+        Ok(JobListener(listener))
+    }
+
+    /// Waits for the next announcement: `Some(build id)`, or `None` when
+    /// the connection was lost and has been re-established, in which case
+    /// announcements may have been missed. An error means reconnecting
+    /// failed; calling again retries.
+    pub async fn next(&mut self) -> Result<Option<String>> {
+        Ok(self
+            .0
+            .try_recv()
+            .await?
+            .map(|notification| notification.payload().to_string()))
+    }
+}
 
 impl Store {
     /// Hands the oldest pending job to `worker`. Concurrent callers (other
@@ -42,9 +98,10 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(&format!(
-            "SELECT {BUILD_COLUMNS}, w.name AS workspace_name, u.username AS owner_name \
-             FROM workspace_builds b JOIN workspaces w ON w.id = b.workspace_id \
-             JOIN users u ON u.id = w.owner_id WHERE b.id = $1"
+            "SELECT {BUILD_COLUMNS}, w.name AS workspace_name, u.username AS owner_name, \
+             v.manifest_json FROM workspace_builds b JOIN workspaces w ON w.id = b.workspace_id \
+             JOIN users u ON u.id = w.owner_id \
+             JOIN template_versions v ON v.id = b.template_version_id WHERE b.id = $1"
         ))
         .bind(&id)
         .fetch_one(&mut *tx)
@@ -53,16 +110,23 @@ impl Store {
             build: build_from_row(&row)?,
             workspace_name: get_str(&row, "workspace_name")?,
             owner_name: get_str(&row, "owner_name")?,
+            manifest_json: get_str(&row, "manifest_json")?,
         };
         // The workspace's status changed (pending -> starting/...).
-        self.rederive(&mut tx, &assignment.build.workspace_id).await?;
+        self.rederive(&mut tx, &assignment.build.workspace_id)
+            .await?;
         tx.commit().await?;
         Ok(Some(assignment))
     }
 
     /// Records that `worker` is still running the job. False when the job
     /// is no longer its own (it was failed by the heartbeat timeout).
-    pub async fn heartbeat_job(&self, build_id: &str, worker: &str, now: Timestamp) -> Result<bool> {
+    pub async fn heartbeat_job(
+        &self,
+        build_id: &str,
+        worker: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
         let updated = sqlx::query(
             "UPDATE workspace_builds SET job_heartbeat_at = $1 \
              WHERE id = $2 AND job_worker = $3 AND job_status = $4",
@@ -83,15 +147,13 @@ impl Store {
         output: &str,
         now: Timestamp,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO build_logs (build_id, created_at, stream, output) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(build_id)
-        .bind(ms(now))
-        .bind(stream)
-        .bind(output)
-        .execute(self.pool())
-        .await?;
+        sqlx::query(INSERT_LOG)
+            .bind(build_id)
+            .bind(ms(now))
+            .bind(stream)
+            .bind(output)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
@@ -129,6 +191,20 @@ impl Store {
         result: JobResult,
         now: Timestamp,
     ) -> Result<WorkspaceState> {
+        self.finish_job(build_id, worker, result, None, now).await
+    }
+
+    /// [`Store::complete_job`], writing `system_log` to the build's log in
+    /// the same transaction: only the caller that actually finishes the job
+    /// leaves the line (reapers on several replicas race for stale jobs).
+    async fn finish_job(
+        &self,
+        build_id: &str,
+        worker: Option<&str>,
+        result: JobResult,
+        system_log: Option<&str>,
+        now: Timestamp,
+    ) -> Result<WorkspaceState> {
         let build = self
             .build(build_id)
             .await?
@@ -144,17 +220,21 @@ impl Store {
         } else {
             JobStatus::Failed
         };
-        let worker_clause = if worker.is_some() { " AND job_worker = $6" } else { "" };
+        let worker_clause = if worker.is_some() {
+            " AND job_worker = $6"
+        } else {
+            ""
+        };
         let sql = format!(
             "UPDATE workspace_builds SET job_status = $1, job_completed_at = $2, job_error = $3, \
              outputs_json = $4 WHERE id = $5 AND job_status = 'running'{worker_clause}"
         );
         let mut query = sqlx::query(&sql)
-        .bind(status.as_str())
-        .bind(ms(now))
-        .bind(&result.error)
-        .bind(map_json(&result.outputs));
-        query = query.bind(build_id);
+            .bind(status.as_str())
+            .bind(ms(now))
+            .bind(&result.error)
+            .bind(map_json(&result.outputs))
+            .bind(build_id);
         if let Some(worker) = worker {
             query = query.bind(worker);
         }
@@ -163,6 +243,15 @@ impl Store {
             return Err(StoreError::Conflict(format!(
                 "job of build {build_id} is not running on this daemon any more"
             )));
+        }
+        if let Some(line) = system_log {
+            sqlx::query(INSERT_LOG)
+                .bind(build_id)
+                .bind(ms(now))
+                .bind("system")
+                .bind(line)
+                .execute(&mut *tx)
+                .await?;
         }
         if result.success && build.transition == Transition::Delete {
             sqlx::query("UPDATE workspaces SET deleted = 1, next_due_at = NULL, next_start_at = NULL WHERE id = $1")
@@ -173,12 +262,14 @@ impl Store {
         let mut state = self.rederive(&mut tx, &build.workspace_id).await?;
         if result.success && build.transition == Transition::Start && state.build.id == build_id {
             let (deadline, max_deadline) = self.policy().start_deadlines(&state, now);
-            sqlx::query("UPDATE workspace_builds SET deadline = $1, max_deadline = $2 WHERE id = $3")
-                .bind(opt_ms(deadline))
-                .bind(opt_ms(max_deadline))
-                .bind(build_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE workspace_builds SET deadline = $1, max_deadline = $2 WHERE id = $3",
+            )
+            .bind(opt_ms(deadline))
+            .bind(opt_ms(max_deadline))
+            .bind(build_id)
+            .execute(&mut *tx)
+            .await?;
             state = self.rederive(&mut tx, &build.workspace_id).await?;
         }
         tx.commit().await?;
@@ -187,7 +278,11 @@ impl Store {
 
     /// Fails running jobs whose daemon has not sent a heartbeat for
     /// `timeout`, leaving their workspaces consistent. Returns their ids.
-    pub async fn fail_stale_jobs(&self, now: Timestamp, timeout: SignedDuration) -> Result<Vec<String>> {
+    pub async fn fail_stale_jobs(
+        &self,
+        now: Timestamp,
+        timeout: SignedDuration,
+    ) -> Result<Vec<String>> {
         let cutoff = now
             .checked_sub(timeout)
             .map_err(|e| StoreError::Corrupt(format!("heartbeat cutoff: {e}")))?;
@@ -208,18 +303,13 @@ impl Store {
                 "provisioner daemon stopped sending heartbeats (last at {last}); job failed after {}",
                 dayshift_schedule::format_duration(timeout)
             );
-            self.append_log(&id, "system", &message, now).await?;
+            let result = JobResult {
+                success: false,
+                error: Some(message.clone()),
+                outputs: BTreeMap::new(),
+            };
             match self
-                .complete_job(
-                    &id,
-                    None,
-                    JobResult {
-                        success: false,
-                        error: Some(message),
-                        outputs: BTreeMap::new(),
-                    },
-                    now,
-                )
+                .finish_job(&id, None, result, Some(&message), now)
                 .await
             {
                 Ok(_) => failed.push(id),
@@ -233,11 +323,10 @@ impl Store {
 
     /// Number of jobs per status (for metrics).
     pub async fn job_counts(&self) -> Result<BTreeMap<JobStatus, i64>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT job_status, COUNT(*) FROM workspace_builds GROUP BY job_status",
-        )
-        .fetch_all(self.pool())
-        .await?;
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT job_status, COUNT(*) FROM workspace_builds GROUP BY job_status")
+                .fetch_all(self.pool())
+                .await?;
         let mut counts = BTreeMap::new();
         for (status, count) in rows {
             counts.insert(status.parse::<JobStatus>()?, count);

@@ -25,9 +25,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 pub use model::*;
+pub use jobs::{JobListener, JOBS_CHANNEL};
 pub use workspaces::{Applied, NewWorkspace};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,11 @@ pub enum StoreError {
     Busy(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database could not be reached at startup. The cause is shown
+    /// as is (not as a `source`, whose own chain would repeat it); callers
+    /// name the (redacted) address.
+    #[error("{0}")]
+    Connect(sqlx::Error),
     #[error("corrupt data in database: {0}")]
     Corrupt(String),
     #[error(
@@ -96,7 +102,17 @@ impl Store {
         policy: Arc<dyn Policy>,
     ) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let options: AnyConnectOptions = url.parse()?;
+        let options: AnyConnectOptions = url.parse().map_err(StoreError::Connect)?;
+        // One direct attempt first: the pool retries a refused connection
+        // until its acquire timeout and then reports only "timed out",
+        // while this reports the real cause at once.
+        options
+            .connect()
+            .await
+            .map_err(StoreError::Connect)?
+            .close()
+            .await
+            .map_err(StoreError::Connect)?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))

@@ -386,6 +386,9 @@ pub struct JobAssignment {
     pub build: Build,
     pub workspace_name: String,
     pub owner_name: String,
+    /// The manifest of the build's template version, read in the same
+    /// transaction, so a daemon never holds a job it cannot interpret.
+    pub manifest_json: String,
 }
 
 /// What a finished job reports.

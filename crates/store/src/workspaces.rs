@@ -469,6 +469,7 @@ pub(crate) async fn insert_build_in(
         .bind(workspace_id)
         .execute(&mut **tx)
         .await?;
+    crate::jobs::notify_job_queued(tx, &id).await?;
     Ok(Build {
         id,
         workspace_id: workspace_id.to_string(),

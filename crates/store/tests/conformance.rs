@@ -541,3 +541,86 @@ async fn sqlite_reopens_without_losing_data_and_refuses_newer_schemas() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// --- PostgreSQL only: startup errors and job announcements ----------------
+
+#[tokio::test]
+async fn postgres_unreachable_is_a_connect_error_with_its_cause() {
+    // Port 1 on loopback refuses connections: the error must come at once
+    // with the real cause, not after the pool's acquire timeout.
+    let result = Store::open_postgres("postgres://dayshift:secret@127.0.0.1:1/dayshift", Arc::new(NoPolicy)).await;
+    match result {
+        Err(e @ StoreError::Connect(_)) => {
+            let text = e.to_string();
+            assert!(text.contains("refused"), "{text}");
+        }
+        Err(other) => panic!("expected a connect error, got {other}"),
+        Ok(_) => panic!("expected a connect error, got a store"),
+    }
+}
+
+#[tokio::test]
+async fn postgres_refuses_newer_schemas() {
+    let Some(s) = open(Backend::Postgres).await else { return };
+    let url = s.url.clone().expect("schema url");
+    sqlx::query("INSERT INTO schema_version (version) VALUES (999)")
+        .execute(s.store.pool())
+        .await
+        .unwrap();
+    match Store::open_postgres(&url, Arc::new(NoPolicy)).await {
+        Err(e @ StoreError::SchemaTooNew { found: 999, .. }) => {
+            assert!(e.to_string().contains("upgrade dayshift"), "{e}");
+        }
+        Err(other) => panic!("expected SchemaTooNew, got {other}"),
+        Ok(_) => panic!("expected SchemaTooNew, got a store"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_announces_queued_jobs_at_commit() {
+    let Some(s) = open(Backend::Postgres).await else { return };
+    let url = s.url.clone().expect("schema url");
+    let mut listener = JobListener::connect(&url).await.expect("listener");
+    let (owner, _, ws) = fixture(&s.store, None).await;
+    // Channels are per database: other tests' jobs may be announced too.
+    let mut announced = Vec::new();
+    while !announced.contains(&ws.build.id) {
+        announced.push(listener.next().await.unwrap().expect("connection kept"));
+    }
+    run_job(&s.store, &ws.workspace.id, true).await;
+
+    // A failed insert rolls back and announces nothing; the next build is
+    // announced as usual.
+    let dup = s
+        .store
+        .create_workspace(
+            NewWorkspace {
+                owner_id: owner.id.clone(),
+                name: "dev".into(),
+                template_id: ws.template.id.clone(),
+                autostart_schedule: None,
+                ttl: None,
+                prebuild_preset_id: None,
+            },
+            start_build(&owner, &ws.build.template_version_id),
+            t(NOW),
+        )
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    let applied = s
+        .store
+        .update_workspace(&ws.workspace.id, LockMode::Wait, t(NOW), |st| {
+            Ok::<_, ()>(WorkspaceChange {
+                new_build: Some(NewBuild { transition: Transition::Stop, ..start_build(&owner, &st.build.template_version_id) }),
+                ..Default::default()
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let stop_id = applied.new_build.expect("stop build").id;
+    let mut announced = Vec::new();
+    while !announced.contains(&stop_id) {
+        announced.push(listener.next().await.unwrap().expect("connection kept"));
+    }
+}
