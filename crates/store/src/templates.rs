@@ -78,6 +78,36 @@ pub(crate) fn preset_from_row(row: &AnyRow) -> Result<Preset> {
     })
 }
 
+/// The policy columns, in the order [`bind_policy`] binds them.
+const POLICY_COLUMNS: [&str; 10] = [
+    "default_ttl_ms",
+    "activity_bump_ms",
+    "autostop_requirement_days",
+    "autostop_requirement_weeks",
+    "autostart_requirement_days",
+    "allow_user_autostart",
+    "allow_user_autostop",
+    "failure_ttl_ms",
+    "time_til_dormant_ms",
+    "time_til_dormant_autodelete_ms",
+];
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+fn bind_policy<'q>(query: AnyQuery<'q>, policy: &TemplatePolicy) -> AnyQuery<'q> {
+    query
+        .bind(dur_ms(policy.default_ttl))
+        .bind(dur_ms(policy.activity_bump))
+        .bind(i64::from(policy.autostop_requirement_days.0))
+        .bind(i64::from(policy.autostop_requirement_weeks))
+        .bind(i64::from(policy.autostart_requirement_days.0))
+        .bind(i64::from(policy.allow_user_autostart))
+        .bind(i64::from(policy.allow_user_autostop))
+        .bind(dur_ms(policy.failure_ttl))
+        .bind(dur_ms(policy.time_til_dormant))
+        .bind(dur_ms(policy.time_til_dormant_autodelete))
+}
+
 fn opt_dur_ms(d: Option<SignedDuration>) -> Option<i64> {
     d.map(dur_ms)
 }
@@ -94,30 +124,26 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let template_id = new_id();
         let version_id = new_id();
-        sqlx::query(
-            "INSERT INTO templates (id, name, active_version_id, created_at, default_ttl_ms, \
-             activity_bump_ms, autostop_requirement_days, autostop_requirement_weeks, \
-             autostart_requirement_days, allow_user_autostart, allow_user_autostop, \
-             failure_ttl_ms, time_til_dormant_ms, time_til_dormant_autodelete_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(&template_id)
-        .bind(name)
-        .bind(&version_id)
-        .bind(ms(now))
-        .bind(dur_ms(policy.default_ttl))
-        .bind(dur_ms(policy.activity_bump))
-        .bind(i64::from(policy.autostop_requirement_days.0))
-        .bind(i64::from(policy.autostop_requirement_weeks))
-        .bind(i64::from(policy.autostart_requirement_days.0))
-        .bind(i64::from(policy.allow_user_autostart))
-        .bind(i64::from(policy.allow_user_autostop))
-        .bind(dur_ms(policy.failure_ttl))
-        .bind(dur_ms(policy.time_til_dormant))
-        .bind(dur_ms(policy.time_til_dormant_autodelete))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| conflict_on_unique(e, || format!("a template named {name:?} already exists")))?;
+        let placeholders = (5..5 + POLICY_COLUMNS.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO templates (id, name, active_version_id, created_at, {}) \
+             VALUES ($1, $2, $3, $4, {placeholders})",
+            POLICY_COLUMNS.join(", ")
+        );
+        let query = sqlx::query(&sql)
+            .bind(&template_id)
+            .bind(name)
+            .bind(&version_id)
+            .bind(ms(now));
+        bind_policy(query, policy)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                conflict_on_unique(e, || format!("a template named {name:?} already exists"))
+            })?;
         let version = insert_version_in(&mut tx, &template_id, &version_id, version, now).await?;
         tx.commit().await?;
         let template = self
@@ -179,28 +205,26 @@ impl Store {
     /// Replaces a template's policy and re-derives the indexed times of
     /// its workspaces in the same transaction, so a policy change takes
     /// effect at the next tick.
-    pub async fn update_template_policy(&self, id: &str, policy: &TemplatePolicy) -> Result<Template> {
+    pub async fn update_template_policy(
+        &self,
+        id: &str,
+        policy: &TemplatePolicy,
+    ) -> Result<Template> {
         let mut tx = self.begin_write().await?;
-        let updated = sqlx::query(
-            "UPDATE templates SET default_ttl_ms = $1, activity_bump_ms = $2, \
-             autostop_requirement_days = $3, autostop_requirement_weeks = $4, \
-             autostart_requirement_days = $5, allow_user_autostart = $6, \
-             allow_user_autostop = $7, failure_ttl_ms = $8, time_til_dormant_ms = $9, \
-             time_til_dormant_autodelete_ms = $10 WHERE id = $11",
-        )
-        .bind(dur_ms(policy.default_ttl))
-        .bind(dur_ms(policy.activity_bump))
-        .bind(i64::from(policy.autostop_requirement_days.0))
-        .bind(i64::from(policy.autostop_requirement_weeks))
-        .bind(i64::from(policy.autostart_requirement_days.0))
-        .bind(i64::from(policy.allow_user_autostart))
-        .bind(i64::from(policy.allow_user_autostop))
-        .bind(dur_ms(policy.failure_ttl))
-        .bind(dur_ms(policy.time_til_dormant))
-        .bind(dur_ms(policy.time_til_dormant_autodelete))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        let assignments = POLICY_COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, column)| format!("{column} = ${}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE templates SET {assignments} WHERE id = ${}",
+            POLICY_COLUMNS.len() + 1
+        );
+        let updated = bind_policy(sqlx::query(&sql), policy)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("template {id}")));
         }
@@ -251,10 +275,12 @@ impl Store {
     }
 
     pub async fn preset(&self, id: &str) -> Result<Option<Preset>> {
-        let row = sqlx::query(&format!("SELECT {PRESET_COLUMNS} FROM presets WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {PRESET_COLUMNS} FROM presets WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref().map(preset_from_row).transpose()
     }
 
