@@ -51,6 +51,17 @@ pub async fn ssh(ctx: &Ctx, args: SshArgs) -> Result<u8> {
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
+    // The first report happens before the command starts, so even a short
+    // command counts as use and the user sees a stop notice that is due.
+    let mut reporter = UsageReporter {
+        client: client.clone(),
+        workspace_id: ws.id.clone(),
+        display,
+        arg: args.workspace.clone(),
+        notifier: StopNotifier::new(),
+        warned: false,
+    };
+    reporter.report().await;
     let mut child = command
         .spawn()
         .with_context(|| match args.command.first() {
@@ -61,12 +72,7 @@ pub async fn ssh(ctx: &Ctx, args: SshArgs) -> Result<u8> {
     // Ctrl-C belongs to the command (it is in our process group): do not
     // die of it ourselves while the command runs.
     let swallow_interrupts = tokio::spawn(async { while tokio::signal::ctrl_c().await.is_ok() {} });
-    let reporter = tokio::spawn(report_usage_loop(
-        client.clone(),
-        ws.id.clone(),
-        display,
-        args.workspace.clone(),
-    ));
+    let reporter = tokio::spawn(reporter.run());
     let status = child.wait().await;
     reporter.abort();
     swallow_interrupts.abort();
@@ -118,15 +124,19 @@ pub fn is_up(ws: &Workspace) -> bool {
         )
 }
 
-async fn report_usage_loop(client: Client, workspace_id: String, display: String, arg: String) {
-    let mut interval = tokio::time::interval(USAGE_INTERVAL);
-    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut notifier = StopNotifier::new();
-    let mut warned = false;
-    loop {
-        // The first tick completes immediately.
-        interval.tick().await;
-        let obs = match client.report_usage(&workspace_id).await {
+/// Reports usage and prints a stop notice when one is due.
+struct UsageReporter {
+    client: Client,
+    workspace_id: String,
+    display: String,
+    arg: String,
+    notifier: StopNotifier,
+    warned: bool,
+}
+
+impl UsageReporter {
+    async fn report(&mut self) {
+        let obs = match self.client.report_usage(&self.workspace_id).await {
             Ok(timed) => Observation {
                 running: is_up(&timed.value),
                 deadline: timed.value.latest_build.deadline,
@@ -138,15 +148,26 @@ async fn report_usage_loop(client: Client, workspace_id: String, display: String
                 server_now: Timestamp::now(),
             },
             Err(e) => {
-                if !warned {
-                    eprintln!("warning: cannot report activity of {display}: {e}");
-                    warned = true;
+                if !self.warned {
+                    eprintln!("warning: cannot report activity of {}: {e}", self.display);
+                    self.warned = true;
                 }
-                continue;
+                return;
             }
         };
-        if let Some(notice) = notifier.observe(obs) {
-            eprintln!("{}", notice.render(&display, &arg));
+        if let Some(notice) = self.notifier.observe(obs) {
+            eprintln!("{}", notice.render(&self.display, &self.arg));
+        }
+    }
+
+    /// Reports every [`USAGE_INTERVAL`] after the first report.
+    async fn run(mut self) {
+        let start = tokio::time::Instant::now() + USAGE_INTERVAL;
+        let mut interval = tokio::time::interval_at(start, USAGE_INTERVAL);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            self.report().await;
         }
     }
 }

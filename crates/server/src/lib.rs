@@ -9,9 +9,11 @@
 mod auth;
 mod convert;
 mod error;
+mod external_provisioner;
 mod extract;
 mod openapi;
 mod prebuild_claim;
+mod provisioning;
 mod routes;
 mod state;
 mod validate;
@@ -28,14 +30,17 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
-use dayshift_lifecycle::wake::{drive_ticks, NextDue};
-use dayshift_lifecycle::{Clock, Executor, LifecyclePolicy, ManualClock, SystemClock};
-use dayshift_provisioner::daemon::{Daemon, DaemonConfig, JobEvents};
-use dayshift_schedule::{SignedDuration, Timestamp};
-use dayshift_store::Store;
+use dayshift_lifecycle::wake::drive_ticks;
+use dayshift_lifecycle::{Clock, Executor, LifecyclePolicy, SystemClock};
+use dayshift_provisioner::daemon::JobEvents;
+use dayshift_schedule::Timestamp;
+use dayshift_store::{Store, StoreError};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
+pub use dayshift_lifecycle::ManualClock;
+pub use external_provisioner::{run_external_provisioner, ExternalProvisionerConfig};
+pub use provisioning::DEFAULT_HEARTBEAT_TIMEOUT;
 pub use state::AppState;
 
 /// Everything `dayshift server` can be told on its command line.
@@ -48,6 +53,8 @@ pub struct ServerConfig {
     pub prebuilds_reconcile_interval: Duration,
     pub provisioner_daemons: usize,
     pub provisioner_psk: Option<String>,
+    /// Jobs whose daemon has been silent this long are failed.
+    pub provisioner_heartbeat_timeout: Duration,
     pub dev_clock: bool,
 }
 
@@ -63,6 +70,7 @@ impl ServerConfig {
             prebuilds_reconcile_interval: Duration::from_secs(3600),
             provisioner_daemons: 2,
             provisioner_psk: None,
+            provisioner_heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
             dev_clock: true,
         }
     }
@@ -70,9 +78,6 @@ impl ServerConfig {
 
 /// The system user that owns prebuilds and initiates automatic builds.
 pub const SYSTEM_USER: &str = "prebuilds";
-
-/// Jobs whose daemon has been silent this long are failed.
-const HEARTBEAT_TIMEOUT: SignedDuration = SignedDuration::from_secs(90);
 
 /// A running server.
 pub struct RunningServer {
@@ -103,9 +108,13 @@ pub async fn start(
 ) -> anyhow::Result<RunningServer> {
     let policy = Arc::new(LifecyclePolicy);
     let store = match &config.postgres_url {
-        Some(url) => Store::open_postgres(url, policy)
-            .await
-            .with_context(|| format!("cannot open the PostgreSQL database at {}", redact(url)))?,
+        Some(url) => Store::open_postgres(url, policy).await.map_err(|e| {
+            let what = match e {
+                StoreError::Connect(_) => "cannot connect to PostgreSQL at",
+                _ => "cannot open the PostgreSQL database at",
+            };
+            anyhow::Error::new(e).context(format!("{what} {}", redact(url)))
+        })?,
         None => {
             std::fs::create_dir_all(&config.data_dir).with_context(|| {
                 format!("cannot create data directory {}", config.data_dir.display())
@@ -130,6 +139,7 @@ pub async fn start(
     let jobs = Arc::new(JobEvents::new());
     let rearm_executor = Arc::new(Notify::new());
     let prometheus = install_metrics_recorder();
+    let cancel = CancellationToken::new();
     let state = AppState::new(state::Inner {
         store: store.clone(),
         clock: clock.clone(),
@@ -139,11 +149,12 @@ pub async fn start(
         rearm_executor: rearm_executor.clone(),
         jobs: jobs.clone(),
         provisioner_psk: config.provisioner_psk.clone(),
+        provisioner_heartbeat_timeout: config.provisioner_heartbeat_timeout,
+        shutdown: cancel.clone(),
         prometheus,
         system_user_id: system_user.id.clone(),
     });
 
-    let cancel = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
 
     // The executor and its tick driver.
@@ -152,7 +163,7 @@ pub async fn start(
     if state.dev_clock.is_none() {
         tasks.spawn(drive_ticks(
             clock.clone(),
-            Arc::new(StoreDue(store.clone())),
+            Arc::new(store.clone()),
             config.autobuild_poll_interval,
             rearm_executor.clone(),
             tick_tx,
@@ -187,42 +198,9 @@ pub async fn start(
         });
     }
 
-    // Built-in provisioner daemons and the reaper of silent jobs.
-    for i in 0..config.provisioner_daemons {
-        let daemon = Daemon::new(
-            store.clone(),
-            clock.clone(),
-            jobs.clone(),
-            DaemonConfig {
-                name: format!("{}-builtin-{i}", hostname()),
-                work_dir: config.data_dir.join("provisioner"),
-                heartbeat_interval: Duration::from_secs(10),
-                idle_poll: Duration::from_secs(2),
-            },
-        );
-        tasks.spawn(daemon.run(cancel.child_token()));
-    }
-    {
-        let store = store.clone();
-        let clock = clock.clone();
-        let cancel = cancel.child_token();
-        tasks.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
-                }
-                match store.fail_stale_jobs(clock.now(), HEARTBEAT_TIMEOUT).await {
-                    Ok(failed) => {
-                        for id in failed {
-                            tracing::warn!(build = %id, "build failed: its provisioner daemon stopped sending heartbeats");
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot check for silent provisioner daemons"),
-                }
-            }
-        });
-    }
+    // Built-in provisioner daemons, the reaper of silent jobs, and the
+    // relay of job announcements from other replicas.
+    provisioning::spawn(&mut tasks, &config, &store, &clock, &jobs, &cancel);
 
     let listener = tokio::net::TcpListener::bind(config.address)
         .await
@@ -258,15 +236,6 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
-}
-
-struct StoreDue(Store);
-
-#[async_trait::async_trait]
-impl NextDue for StoreDue {
-    async fn next_due(&self) -> Option<Timestamp> {
-        self.0.earliest_due_at().await.ok().flatten()
-    }
 }
 
 async fn poll_ticks(
@@ -362,6 +331,7 @@ pub fn router(state: AppState) -> Router {
         .route("/prebuilds/settings", put(prebuilds::update_settings))
         .route("/debug/clock", post(debug::set_clock))
         .route("/openapi.json", get(openapi::document))
+        .merge(provisioner::router())
         .fallback(not_found);
     Router::new()
         .nest("/api/v2", api)
