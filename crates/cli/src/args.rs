@@ -133,6 +133,9 @@ pub struct ServerArgs {
         hide_env_values = true
     )]
     pub provisioner_psk: Option<String>,
+    /// Fail a build whose provisioner daemon has sent no heartbeat for this long.
+    #[arg(long, env = "DAYSHIFT_PROVISIONER_HEARTBEAT_TIMEOUT", default_value = "90s", value_parser = parse_positive_std_duration)]
+    pub provisioner_heartbeat_timeout: std::time::Duration,
     /// Use a settable clock (POST /api/v2/debug/clock); for tests and demos.
     #[arg(long, env = "DAYSHIFT_DEV_CLOCK")]
     pub dev_clock: bool,
@@ -428,6 +431,13 @@ pub struct ProvisionerStartArgs {
         hide_env_values = true
     )]
     pub key: String,
+    /// This daemon's name, unique among daemons (default: host name and process id).
+    #[arg(long, env = "DAYSHIFT_PROVISIONER_NAME", value_name = "N")]
+    pub name: Option<String>,
+    /// Where templates are extracted and workspace state is kept
+    /// (default: the data directory's `provisioner` folder).
+    #[arg(long, env = "DAYSHIFT_PROVISIONER_WORK_DIR", value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -7,13 +7,18 @@ use crate::args::ServerArgs;
 use crate::config::default_data_dir;
 use crate::output::color_enabled;
 
-pub async fn run(args: ServerArgs) -> Result<()> {
+/// Log lines on stderr, at `RUST_LOG` or info (server and daemons).
+pub fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(color_enabled())
         .with_writer(std::io::stderr)
         .init();
+}
+
+pub async fn run(args: ServerArgs) -> Result<()> {
+    init_logging();
 
     let data_dir = match args.data_dir {
         Some(dir) => dir,
@@ -27,6 +32,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         prebuilds_reconcile_interval: args.prebuilds_reconcile_interval,
         provisioner_daemons: args.provisioner_daemons,
         provisioner_psk: args.provisioner_psk.filter(|k| !k.is_empty()),
+        provisioner_heartbeat_timeout: args.provisioner_heartbeat_timeout,
         dev_clock: args.dev_clock,
     };
     dayshift_server::run(config).await

@@ -6,6 +6,7 @@
 
 mod args;
 mod cmd_prebuilds;
+mod cmd_provisioner;
 mod cmd_schedule;
 mod cmd_server;
 mod cmd_ssh;
@@ -138,10 +139,7 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Ssh(args) => return cmd_ssh::ssh(&ctx, args).await,
         Command::Provisioner(ProvisionerCommand::Start(args)) => {
-            // TODO: call dayshift_server::run_external_provisioner(url, key)
-            // once the server crate provides it (DESIGN §8).
-            let _ = (&ctx.global.url, &args.key);
-            anyhow::bail!("'dayshift provisioner start' is not available in this build");
+            cmd_provisioner::start(&ctx, args).await?
         }
     }
     Ok(0)

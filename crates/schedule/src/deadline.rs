@@ -97,12 +97,31 @@ pub fn next_allowed_autostart(
         .date()
         .checked_add(jiff::Span::new().days(7))
         .ok()?;
-    schedule
-        .upcoming(after)
-        .map(|t| (t, tz.to_datetime(t).date()))
-        .take_while(|(_, date)| *date <= last_date)
-        .find(|(_, date)| allowed.contains(date.weekday()))
-        .map(|(t, _)| t)
+    let mut cur = after;
+    loop {
+        let slot = schedule.next_after(cur)?;
+        let date = tz.to_datetime(slot).date();
+        if date > last_date {
+            return None;
+        }
+        if allowed.contains(date.weekday()) {
+            return Some(slot);
+        }
+        // Skip the rest of a disallowed day at once rather than slot by slot
+        // (`* * * * *` would otherwise take 1440 steps per day).
+        let next_midnight = tz
+            .to_ambiguous_timestamp(
+                date.tomorrow()
+                    .ok()?
+                    .to_datetime(jiff::civil::Time::midnight()),
+            )
+            .compatible()
+            .ok()?;
+        cur = next_midnight
+            .checked_sub(SignedDuration::from_nanos(1))
+            .ok()?
+            .max(slot);
+    }
 }
 
 /// The deadline of a start build that succeeded at `completed_at`
@@ -290,5 +309,63 @@ pub fn validate_ttl(ttl: SignedDuration) -> Result<(), TtlError> {
         Err(TtlError::TooLong(format_exact(ttl)))
     } else {
         Ok(())
+    }
+}
+
+/// Decides when `dayshift ssh` reminds the user of an approaching autostop,
+/// given reminder thresholds such as 30 minutes before the deadline.
+///
+/// Coder's notifier (coderd/autobuild/notify) means to sort its thresholds
+/// descending but sorts a throwaway copy (ascending), fires one callback per
+/// threshold crossed in the same poll, and never re-arms after the deadline
+/// is bumped. Here: at most one reminder per poll (for the tightest
+/// threshold crossed), and a threshold re-arms once the deadline moves back
+/// out of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AutostopReminder {
+    /// Distinct positive thresholds, largest first.
+    thresholds: Vec<SignedDuration>,
+    /// The tightest threshold already reminded of for the current deadline.
+    notified: Option<SignedDuration>,
+}
+
+impl AutostopReminder {
+    pub fn new(thresholds: &[SignedDuration]) -> AutostopReminder {
+        let mut thresholds: Vec<SignedDuration> = thresholds
+            .iter()
+            .copied()
+            .filter(|t| t.is_positive())
+            .collect();
+        thresholds.sort_unstable_by(|a, b| b.cmp(a));
+        thresholds.dedup();
+        AutostopReminder {
+            thresholds,
+            notified: None,
+        }
+    }
+
+    /// Call on every poll with the current deadline (`None`: manual
+    /// shutdown). Returns the threshold to remind of now, if any.
+    pub fn poll(&mut self, now: Timestamp, deadline: Option<Timestamp>) -> Option<SignedDuration> {
+        let Some(deadline) = deadline else {
+            self.notified = None;
+            return None;
+        };
+        let remaining = deadline.duration_since(now);
+        if self.notified.is_some_and(|n| remaining > n) {
+            // Bumped or extended past the threshold: remind again later.
+            self.notified = None;
+        }
+        let tightest = self
+            .thresholds
+            .iter()
+            .copied()
+            .filter(|t| remaining <= *t)
+            .min()?;
+        if self.notified.is_some_and(|n| n <= tightest) {
+            return None;
+        }
+        self.notified = Some(tightest);
+        Some(tightest)
     }
 }

@@ -24,9 +24,19 @@ pub fn parse_human_schedule(
     if input.eq_ignore_ascii_case("manual") {
         return Ok(None);
     }
-    let parts: Vec<&str> = input.split_whitespace().collect();
+    let mut parts: Vec<&str> = input.split_whitespace().collect();
     if input.starts_with("CRON_TZ=") || parts.len() >= 5 {
         return Ok(Some(Schedule::parse_weekly(input)?));
+    }
+    // "9:30 AM": a detached meridiem belongs to the time.
+    let joined;
+    if parts.len() >= 2
+        && ["am", "pm"]
+            .iter()
+            .any(|m| parts[1].eq_ignore_ascii_case(m))
+    {
+        joined = format!("{}{}", parts[0], parts[1]);
+        parts.splice(0..2, [joined.as_str()]);
     }
     let (time, days, zone) = match parts[..] {
         [time] => (time, None, None),
@@ -117,6 +127,8 @@ mod tests {
             ("3PM", "CRON_TZ=UTC 0 15 * * *"),
             ("03pm", "CRON_TZ=UTC 0 15 * * *"),
             ("12AM", "CRON_TZ=UTC 0 0 * * *"),
+            ("9:30 am Mon-Fri", "CRON_TZ=UTC 30 9 * * 1-5"),
+            ("5 PM Europe/Berlin", "CRON_TZ=Europe/Berlin 0 17 * * *"),
             ("12:15PM", "CRON_TZ=UTC 15 12 * * *"),
             ("0:05", "CRON_TZ=UTC 5 0 * * *"),
             (

@@ -440,3 +440,40 @@ fn overlaps_across_zones() {
         Some(ts("2024-01-01T14:00:00Z"))
     );
 }
+
+#[test]
+fn autostop_reminder_fires_once_per_threshold_and_rearms() {
+    use dayshift_schedule::deadline::AutostopReminder;
+    // Unsorted, duplicated, with a useless zero: all handled.
+    let mut r = AutostopReminder::new(&[mins(5), mins(30), mins(5), SignedDuration::ZERO]);
+    let deadline = ts("2024-05-08T12:00:00Z");
+    let at = |m: i64| deadline - mins(m);
+    assert_eq!(r.poll(at(45), Some(deadline)), None);
+    assert_eq!(r.poll(at(30), Some(deadline)), Some(mins(30)));
+    assert_eq!(r.poll(at(29), Some(deadline)), None);
+    // Both thresholds crossed between polls: one reminder, the tighter one.
+    let mut jump = AutostopReminder::new(&[mins(30), mins(5)]);
+    assert_eq!(jump.poll(at(3), Some(deadline)), Some(mins(5)));
+    assert_eq!(jump.poll(at(2), Some(deadline)), None);
+    // Then the 5-minute one.
+    assert_eq!(r.poll(at(5), Some(deadline)), Some(mins(5)));
+    assert_eq!(r.poll(at(1), Some(deadline)), None);
+    // Bumped by an hour: re-armed.
+    let bumped = deadline + hours(1);
+    assert_eq!(r.poll(at(1), Some(bumped)), None);
+    assert_eq!(r.poll(bumped - mins(30), Some(bumped)), Some(mins(30)));
+    // Manual shutdown: never.
+    assert_eq!(r.poll(at(1), None), None);
+}
+
+#[test]
+fn next_allowed_autostart_skips_disallowed_days_quickly() {
+    let every_minute = sched("CRON_TZ=America/Santiago * * * * *");
+    let sundays = Weekdays::parse_list("sun").unwrap();
+    // Monday 2024-09-02 -> Sunday 2024-09-08, whose midnight is skipped
+    // (the first instant of that day is 01:00 -03 = 04:00Z).
+    assert_eq!(
+        next_allowed_autostart(&every_minute, ts("2024-09-02T12:00:00Z"), sundays),
+        Some(ts("2024-09-08T04:00:00Z"))
+    );
+}

@@ -61,6 +61,8 @@ pub struct ServerTimed<T> {
 pub struct Client {
     base: String,
     token: Option<String>,
+    /// Sent as `Dayshift-Provisioner-Key` (external provisioner daemons).
+    provisioner_key: Option<String>,
     http: reqwest::Client,
 }
 
@@ -69,8 +71,16 @@ impl Client {
         Client {
             base: base_url.trim_end_matches('/').to_string(),
             token: None,
+            provisioner_key: None,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// A client of the `/api/v2/provisioner` routes, authenticated with the
+    /// server's provisioner pre-shared key.
+    pub fn with_provisioner_key(mut self, key: impl Into<String>) -> Self {
+        self.provisioner_key = Some(key.into());
+        self
     }
 
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
@@ -96,6 +106,9 @@ impl Client {
         let mut req = self.http.request(method, &url);
         if let Some(token) = &self.token {
             req = req.header(SESSION_TOKEN_HEADER, token);
+        }
+        if let Some(key) = &self.provisioner_key {
+            req = req.header(PROVISIONER_KEY_HEADER, key);
         }
         if let Some(body) = body {
             req = req.json(body);
@@ -385,6 +398,65 @@ impl Client {
 
     pub async fn health(&self) -> Result<Health, ClientError> {
         self.get("/healthz").await
+    }
+
+    // --- external provisioner daemons (need `with_provisioner_key`) ------
+
+    /// Long-polls for a job: `None` when none came within the wait.
+    pub async fn acquire_job(
+        &self,
+        req: &AcquireJobRequest,
+    ) -> Result<Option<ProvisionerJob>, ClientError> {
+        self.post("/api/v2/provisioner/jobs/acquire", req).await
+    }
+
+    pub async fn template_bundle(
+        &self,
+        version_id: &str,
+    ) -> Result<TemplateBundleResponse, ClientError> {
+        self.get(&format!(
+            "/api/v2/provisioner/template-versions/{}/bundle",
+            encode(version_id)
+        ))
+        .await
+    }
+
+    pub async fn append_job_logs(
+        &self,
+        build_id: &str,
+        req: &JobLogsRequest,
+    ) -> Result<(), ClientError> {
+        self.post(
+            &format!("/api/v2/provisioner/jobs/{}/logs", encode(build_id)),
+            req,
+        )
+        .await
+    }
+
+    /// Fails with 409 when the job is no longer this daemon's.
+    pub async fn job_heartbeat(
+        &self,
+        build_id: &str,
+        req: &JobHeartbeatRequest,
+    ) -> Result<(), ClientError> {
+        self.post(
+            &format!("/api/v2/provisioner/jobs/{}/heartbeat", encode(build_id)),
+            req,
+        )
+        .await
+    }
+
+    /// Fails with 409 when the job is no longer this daemon's.
+    pub async fn complete_job(
+        &self,
+        build_id: &str,
+        req: &CompleteJobRequest,
+    ) -> Result<(), ClientError> {
+        self.post(
+            &format!("/api/v2/provisioner/jobs/{}/complete", encode(build_id)),
+            req,
+        )
+        .await
     }
 }
 

@@ -412,3 +412,76 @@ pub struct Health {
     pub status: String,
     pub database: String,
 }
+
+// --- external provisioner daemons (`/api/v2/provisioner/...`) -------------
+
+/// Header with which external provisioner daemons authenticate: the
+/// server's `--provisioner-psk`.
+pub const PROVISIONER_KEY_HEADER: &str = "Dayshift-Provisioner-Key";
+
+/// `POST /api/v2/provisioner/jobs/acquire`: answers a job (200) or, after
+/// waiting up to `wait_ms` (default and at most 25s) without one, 204.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcquireJobRequest {
+    /// The daemon's name, recorded on the job; unique per daemon.
+    pub worker: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+}
+
+/// A build job handed to an external provisioner daemon.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProvisionerJob {
+    pub build_id: String,
+    pub workspace_id: String,
+    pub workspace_name: String,
+    pub owner_name: String,
+    pub transition: Transition,
+    pub parameters: BTreeMap<String, String>,
+    pub template_version_id: String,
+    /// The version's parsed `dayshift.toml`.
+    #[schema(value_type = Object)]
+    pub manifest: serde_json::Value,
+    /// Send a heartbeat at least this often, or the job is failed.
+    pub heartbeat_interval_ms: u64,
+}
+
+/// `GET /api/v2/provisioner/template-versions/{id}/bundle`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TemplateBundleResponse {
+    /// The bundle as stored (JSON list of files), base64.
+    pub bundle_base64: String,
+}
+
+/// Identifies the daemon sending a heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobHeartbeatRequest {
+    pub worker: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobLogLine {
+    /// `stdout`, `stderr` or `system`.
+    pub stream: String,
+    pub output: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobLogsRequest {
+    pub worker: String,
+    pub lines: Vec<JobLogLine>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteJobRequest {
+    pub worker: String,
+    pub success: bool,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub outputs: BTreeMap<String, String>,
+}

@@ -36,6 +36,11 @@ use crate::routes::*;
         prebuilds::update_settings,
         debug::set_clock,
         ops::healthz,
+        provisioner::acquire,
+        provisioner::template_bundle,
+        provisioner::append_logs,
+        provisioner::heartbeat,
+        provisioner::complete,
     ),
     components(schemas(sdk::ApiError, sdk::ValidationError))
 )]

@@ -3,12 +3,14 @@
 
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
 use dayshift_lifecycle::{Clock, Executor, ManualClock};
 use dayshift_provisioner::daemon::JobEvents;
 use dayshift_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -27,6 +29,11 @@ pub struct Inner {
     pub rearm_executor: Arc<Notify>,
     pub jobs: Arc<JobEvents>,
     pub provisioner_psk: Option<String>,
+    /// Jobs whose daemon has been silent this long are failed; external
+    /// daemons are told to heartbeat accordingly.
+    pub provisioner_heartbeat_timeout: Duration,
+    /// Fires when the server shuts down: long polls end at once.
+    pub shutdown: CancellationToken,
     pub prometheus: Option<PrometheusHandle>,
     /// The system user that initiates automatic builds.
     pub system_user_id: String,

@@ -299,9 +299,11 @@ impl Store {
                 .and_then(|v| Timestamp::from_millisecond(v).ok())
                 .map(|t| t.to_string())
                 .unwrap_or_else(|| "never".into());
+            // jiff's friendly form keeps seconds ("1m 30s"), unlike the
+            // compact display, which would round a 90s timeout to "1m".
             let message = format!(
-                "provisioner daemon stopped sending heartbeats (last at {last}); job failed after {}",
-                dayshift_schedule::format_duration(timeout)
+                "provisioner daemon stopped sending heartbeats (last at {last}); \
+                 job failed after {timeout:#} without one"
             );
             let result = JobResult {
                 success: false,

@@ -1,0 +1,115 @@
+//! Background tasks around provisioner jobs: the built-in daemons, the
+//! reaper of jobs whose daemon went silent, and (on PostgreSQL) the relay
+//! that turns job announcements from any replica into wake-ups of this
+//! one's idle daemons and long polls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dayshift_lifecycle::Clock;
+use dayshift_provisioner::daemon::{relay_job_announcements, Daemon, DaemonConfig, JobEvents};
+use dayshift_schedule::SignedDuration;
+use dayshift_store::Store;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::ServerConfig;
+
+/// Default of `--provisioner-heartbeat-timeout`.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How often daemons heartbeat: three beats per timeout, so one lost beat
+/// never fails a job, and no more than every 10s.
+pub fn heartbeat_interval(timeout: Duration) -> Duration {
+    (timeout / 3).min(Duration::from_secs(10))
+}
+
+/// How often the reaper looks for silent daemons: a job is failed at most
+/// a third of the timeout after it expired.
+fn reap_interval(timeout: Duration) -> Duration {
+    (timeout / 3).clamp(Duration::from_secs(1), Duration::from_secs(30))
+}
+
+/// Idle built-in daemons look for jobs this often without a wake-up; it
+/// matters only when announcements are lost.
+const IDLE_POLL: Duration = Duration::from_secs(2);
+
+/// After the announcement connection fails, wait this long before
+/// reconnecting (the idle poll covers the gap).
+const RELAY_RETRY: Duration = Duration::from_secs(5);
+
+pub(crate) fn spawn(
+    tasks: &mut JoinSet<()>,
+    config: &ServerConfig,
+    store: &Store,
+    clock: &Arc<dyn Clock>,
+    jobs: &Arc<JobEvents>,
+    cancel: &CancellationToken,
+) {
+    let timeout = config.provisioner_heartbeat_timeout;
+    for i in 0..config.provisioner_daemons {
+        let daemon = Daemon::new(
+            store.clone(),
+            clock.clone(),
+            jobs.clone(),
+            DaemonConfig {
+                name: format!("{}-builtin-{i}", crate::hostname()),
+                work_dir: config.data_dir.join("provisioner"),
+                heartbeat_interval: heartbeat_interval(timeout),
+                idle_poll: IDLE_POLL,
+            },
+        );
+        let cancel = cancel.child_token();
+        tasks.spawn(async move {
+            // The store source never refuses; nothing to report but a bug.
+            if let Err(e) = daemon.run(cancel).await {
+                tracing::error!(error = %e, "built-in provisioner daemon stopped");
+            }
+        });
+    }
+    tasks.spawn(reap_silent_jobs(
+        store.clone(),
+        clock.clone(),
+        timeout,
+        cancel.child_token(),
+    ));
+    if let Some(url) = &config.postgres_url {
+        tasks.spawn(relay_job_announcements(
+            url.clone(),
+            jobs.clone(),
+            RELAY_RETRY,
+            cancel.child_token(),
+        ));
+    }
+}
+
+/// Fails running jobs whose daemon stopped heartbeating. Runs on every
+/// replica; the store makes sure each job is failed (and logged) once.
+async fn reap_silent_jobs(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    timeout: Duration,
+    cancel: CancellationToken,
+) {
+    let Ok(limit) = SignedDuration::try_from(timeout) else {
+        tracing::error!(
+            ?timeout,
+            "heartbeat timeout out of range; silent jobs are never failed"
+        );
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(reap_interval(timeout)) => {}
+        }
+        match store.fail_stale_jobs(clock.now(), limit).await {
+            Ok(failed) => {
+                for id in failed {
+                    tracing::warn!(build = %id, "build failed: its provisioner daemon stopped sending heartbeats");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot check for silent provisioner daemons"),
+        }
+    }
+}
