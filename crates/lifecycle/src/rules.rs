@@ -3,11 +3,10 @@
 //! of every write.
 
 use dayshift_schedule::deadline::{
-    default_quiet_hours, max_deadline, next_allowed_autostart, start_deadline,
-    AutostopRequirement,
+    default_quiet_hours, max_deadline, next_allowed_autostart, start_deadline, AutostopRequirement,
 };
 use dayshift_schedule::{Schedule, SignedDuration, Timestamp, Weekdays};
-use dayshift_store::{DerivedTimes, JobStatus, Policy, Transition, WorkspaceState};
+use dayshift_store::{DerivedTimes, JobStatus, Policy, TemplatePolicy, Transition, WorkspaceState};
 
 /// A failed delete is retried by autodelete at most once a day.
 pub const FAILED_DELETE_RETRY: SignedDuration = SignedDuration::from_hours(24);
@@ -68,12 +67,26 @@ pub fn requirement_max_deadline(state: &WorkspaceState, now: Timestamp) -> Optio
         .flatten()
 }
 
+/// When a workspace marked dormant at `dormant_at` is deleted: `dormant_at
+/// + time_til_dormant_autodelete`, or never when auto-deletion is off.
+/// Stored in `deleting_at` when the workspace is marked dormant and again
+/// whenever the template's auto-deletion policy changes.
+pub fn deleting_at(dormant_at: Timestamp, policy: &TemplatePolicy) -> Option<Timestamp> {
+    let after = policy.time_til_dormant_autodelete;
+    after
+        .is_positive()
+        .then(|| dormant_at.checked_add(after).ok())
+        .flatten()
+}
+
 /// One millisecond: the strict rules (`now - x > limit`) become due one
 /// millisecond after the limit, the resolution of stored times.
 const STRICTLY_AFTER: SignedDuration = SignedDuration::from_millis(1);
 
-fn add(t: Timestamp, d: SignedDuration) -> Option<Timestamp> {
-    t.checked_add(d).ok()
+/// The first instant at which `now - t > limit` holds; `None` past the
+/// end of time (then the rule never applies).
+fn first_after(t: Timestamp, limit: SignedDuration) -> Option<Timestamp> {
+    t.checked_add(limit).ok()?.checked_add(STRICTLY_AFTER).ok()
 }
 
 impl Policy for LifecyclePolicy {
@@ -104,22 +117,29 @@ impl Policy for LifecyclePolicy {
                 build
                     .job
                     .completed_at
-                    .and_then(|c| add(c, policy.failure_ttl + STRICTLY_AFTER)),
+                    .and_then(|c| first_after(c, policy.failure_ttl)),
             );
         }
         if ws.dormant_at.is_none() && policy.time_til_dormant.is_positive() {
-            candidates.push(add(ws.last_used_at, policy.time_til_dormant + STRICTLY_AFTER));
+            candidates.push(first_after(ws.last_used_at, policy.time_til_dormant));
         }
-        if ws.dormant_at.is_some() && policy.time_til_dormant_autodelete.is_positive() {
-            let mut at = ws.deleting_at.and_then(|d| add(d, STRICTLY_AFTER));
-            if build.transition == Transition::Delete && failed {
-                let retry = build
-                    .job
-                    .completed_at
-                    .and_then(|c| add(c, FAILED_DELETE_RETRY + STRICTLY_AFTER));
-                at = at.max(retry);
+        // Without a `deleting_at` (or, for a failed delete, a completion
+        // time) autodelete refuses, so nothing may be due: a due time the
+        // decision never acts on would select the workspace at every tick.
+        if let (Some(_), Some(deleting_at)) = (ws.dormant_at, ws.deleting_at) {
+            if policy.time_til_dormant_autodelete.is_positive() {
+                let at = first_after(deleting_at, SignedDuration::ZERO);
+                candidates.push(if build.transition == Transition::Delete && failed {
+                    // A failed delete is retried a day after it failed.
+                    build
+                        .job
+                        .completed_at
+                        .and_then(|c| first_after(c, FAILED_DELETE_RETRY))
+                        .and_then(|retry| at.map(|at| at.max(retry)))
+                } else {
+                    at
+                });
             }
-            candidates.push(at);
         }
         DerivedTimes {
             next_start_at,
