@@ -6,7 +6,9 @@
 //! Case counts are modest so the whole suite stays fast in debug builds.
 
 use chrono::{TimeZone as _, Utc};
-use dayshift_schedule::{Schedule, SignedDuration, Timestamp};
+use dayshift_schedule::{
+    parse_duration, parse_human_schedule, Schedule, SignedDuration, Timestamp, Weekdays,
+};
 use jiff::civil::DateTime;
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use proptest::prelude::*;
@@ -280,8 +282,12 @@ fn build(e: &Expr, zone: &str) -> (Schedule, Oracle) {
     (s, o)
 }
 
+/// Cases per property: enough to hit DST corners routinely while the whole
+/// crate's tests stay well under a minute in a debug build on 2 cores.
+const CASES: u32 = 1500;
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
 
     #[test]
     fn next_after_matches_oracle((e, zone, t) in case(true)) {
@@ -389,6 +395,30 @@ proptest! {
             let want = Timestamp::from_second(next.timestamp()).unwrap();
             prop_assert_eq!(ours.next_after(t), Some(want), "{} after {}", text, t);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// No input panics; every accepted cron survives its own normalisation.
+    #[test]
+    fn parsers_never_panic(s in "\\PC{0,40}") {
+        let _ = Schedule::parse(&s);
+        let _ = parse_human_schedule(&s, "UTC");
+        let _ = parse_duration(&s);
+        let _ = Weekdays::parse_list(&s);
+    }
+
+    #[test]
+    fn cron_shaped_inputs_round_trip(
+        s in "(CRON_TZ=(UTC|Europe/Berlin|Local|Asia/Kathmandu|X) )?([0-9*/,A-Za-z-]{1,6} ){4}[0-9*/,A-Za-z-]{1,6}"
+    ) {
+        if let Ok(parsed) = Schedule::parse(&s) {
+            prop_assert_eq!(Schedule::parse(&parsed.to_string()), Ok(parsed.clone()));
+            let _ = parsed.humanize();
+        }
+        let _ = parse_human_schedule(&s, "UTC");
     }
 }
 
