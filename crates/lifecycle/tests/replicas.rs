@@ -14,7 +14,6 @@ use dayshift_lifecycle::{Executor, LifecyclePolicy, RunStats};
 use dayshift_schedule::{SignedDuration, Timestamp};
 use dayshift_store::testing;
 use dayshift_store::*;
-use futures::stream::{self, StreamExt, TryStreamExt};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -104,56 +103,16 @@ async fn running_workspaces() -> Option<(String, String, BTreeSet<String>)> {
         )
         .await
         .expect("template");
-    let ids: BTreeSet<String> = stream::iter(0..WORKSPACES)
-        .map(|i| {
-            let (store, owner, template, version) = (&store, &owner, &template, &version);
-            async move {
-                store
-                    .create_workspace(
-                        NewWorkspace {
-                            owner_id: owner.id.clone(),
-                            name: format!("ws-{i:03}"),
-                            template_id: template.id.clone(),
-                            autostart_schedule: None,
-                            ttl: Some(SignedDuration::from_hours(8)),
-                            prebuild_preset_id: None,
-                        },
-                        NewBuild {
-                            transition: Transition::Start,
-                            reason: BuildReason::Initiator,
-                            template_version_id: version.id.clone(),
-                            parameters: BTreeMap::new(),
-                            initiator_id: owner.id.clone(),
-                        },
-                        t(NOW),
-                    )
-                    .await
-                    .map(|ws| ws.workspace.id)
-            }
-        })
-        .buffer_unordered(8)
-        .try_collect()
-        .await
-        .expect("workspaces");
-    stream::iter(0..4)
-        .for_each_concurrent(None, |worker| {
-            let store = &store;
-            async move {
-                let worker = format!("setup-{worker}");
-                while let Some(job) = store.acquire_job(&worker, t(NOW)).await.expect("acquire") {
-                    let done = JobResult {
-                        success: true,
-                        error: None,
-                        outputs: BTreeMap::new(),
-                    };
-                    store
-                        .complete_job(&job.build.id, Some(&worker), done, t(NOW))
-                        .await
-                        .expect("complete");
-                }
-            }
-        })
-        .await;
+    let ids = testing::running_workspaces(
+        &store,
+        &owner,
+        &template.id,
+        &version.id,
+        WORKSPACES,
+        Some(SignedDuration::from_hours(8)),
+        t(NOW),
+    )
+    .await;
     let due = store
         .due_workspace_ids(t(DUE_AT), 10_000)
         .await

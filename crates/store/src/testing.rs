@@ -95,3 +95,85 @@ pub async fn postgres_schema_url() -> Option<String> {
         "{base}{separator}options=-c%20search_path%3D{schema}"
     ))
 }
+
+/// Records a schema version, e.g. one newer than this binary supports.
+///
+/// # Panics
+/// When the database refuses: tests are the only callers.
+pub async fn set_schema_version(store: &Store, version: i64) {
+    sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+        .bind(version)
+        .execute(store.pool())
+        .await
+        .expect("record schema version");
+}
+
+/// Creates `count` workspaces of a template, owned by `owner`, whose start
+/// builds succeeded at `now` (acquired and completed by daemons named
+/// `setup-N`): running workspaces, for tests and benchmarks of what
+/// happens to them next. Returns their ids.
+///
+/// # Panics
+/// When the store refuses: tests and benchmarks are the only callers.
+pub async fn running_workspaces(
+    store: &Store,
+    owner: &crate::User,
+    template_id: &str,
+    version_id: &str,
+    count: usize,
+    ttl: Option<dayshift_schedule::SignedDuration>,
+    now: dayshift_schedule::Timestamp,
+) -> std::collections::BTreeSet<String> {
+    use crate::{BuildReason, JobResult, NewBuild, NewWorkspace, Transition};
+    // A few at a time: round trips overlap, and the pool keeps connections
+    // for everybody else.
+    const WORKERS: usize = 8;
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..WORKERS {
+        let (store, owner_id) = (store.clone(), owner.id.clone());
+        let (template_id, version_id) = (template_id.to_string(), version_id.to_string());
+        tasks.spawn(async move {
+            let mut ids = Vec::new();
+            for i in (worker..count).step_by(WORKERS) {
+                let workspace = NewWorkspace {
+                    owner_id: owner_id.clone(),
+                    name: format!("ws-{i:07}"),
+                    template_id: template_id.clone(),
+                    autostart_schedule: None,
+                    ttl,
+                    prebuild_preset_id: None,
+                };
+                let build = NewBuild {
+                    transition: Transition::Start,
+                    reason: BuildReason::Initiator,
+                    template_version_id: version_id.clone(),
+                    parameters: Default::default(),
+                    initiator_id: owner_id.clone(),
+                };
+                let ws = store
+                    .create_workspace(workspace, build, now)
+                    .await
+                    .expect("workspace");
+                ids.push(ws.workspace.id);
+            }
+            let name = format!("setup-{worker}");
+            while let Some(job) = store.acquire_job(&name, now).await.expect("acquire") {
+                let done = JobResult {
+                    success: true,
+                    error: None,
+                    outputs: Default::default(),
+                };
+                store
+                    .complete_job(&job.build.id, Some(&name), done, now)
+                    .await
+                    .expect("complete");
+            }
+            ids
+        });
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    while let Some(done) = tasks.join_next().await {
+        ids.extend(done.expect("setup task"));
+    }
+    ids
+}
