@@ -127,7 +127,13 @@ pub fn dormancy_due(state: &WorkspaceState, now: Timestamp) -> bool {
 pub fn autodelete_due(state: &WorkspaceState, now: Timestamp) -> bool {
     let ws = &state.workspace;
     let build = &state.build;
-    if ws.dormant_at.is_none() || !state.template.policy.time_til_dormant_autodelete.is_positive() {
+    if ws.dormant_at.is_none()
+        || !state
+            .template
+            .policy
+            .time_til_dormant_autodelete
+            .is_positive()
+    {
         return false;
     }
     let Some(deleting_at) = ws.deleting_at else {

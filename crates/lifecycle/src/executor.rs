@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 
 use dayshift_schedule::Timestamp;
 use dayshift_store::{
-    LockMode, NewBuild, Store, StoreError, Transition, WorkspaceChange, WorkspaceState,
+    LockMode, NewBuild, Policy, Store, StoreError, Transition, WorkspaceChange, WorkspaceState,
 };
 use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::decide::{decide, Decision};
+use crate::rules::deleting_at;
 
 /// What one iteration did (DESIGN §3 step 4).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,19 +94,41 @@ impl Executor {
     /// One iteration at `now`.
     pub async fn run_once(&self, now: Timestamp) -> RunStats {
         let started = Instant::now();
+        // Stored times have millisecond resolution; deciding at the same
+        // resolution keeps the decisions and the due query in agreement.
+        let now = to_millisecond(now);
         let mut stats = RunStats {
             now: Some(now),
             ..RunStats::default()
         };
-        let due = match self.store.due_workspace_ids(now, BATCH).await {
-            Ok(due) => due,
-            Err(e) => {
-                tracing::warn!(error = %e, "autobuild: cannot list due workspaces");
-                stats.errors.insert("*".into(), e.to_string());
-                return stats;
+        loop {
+            let due = match self.store.due_workspace_ids(now, BATCH).await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::warn!(error = %e, "autobuild: cannot list due workspaces");
+                    stats.errors.insert("*".into(), e.to_string());
+                    break;
+                }
+            };
+            let full = due.len() >= usize::try_from(BATCH).unwrap_or(usize::MAX);
+            let done_before = stats.transitions.len() + stats.marked_dormant.len();
+            self.process_all(due, now, &mut stats).await;
+            // A full batch leaves more due workspaces behind. Handled ones
+            // are no longer due, so the next query returns new ones; stop
+            // when a batch changed nothing (all stuck), or it would spin.
+            let progressed = stats.transitions.len() + stats.marked_dormant.len() > done_before;
+            if !full || !progressed {
+                break;
             }
-        };
-        let results: Vec<(String, Result<Outcome, StoreError>)> = stream::iter(due)
+        }
+        stats.elapsed = started.elapsed();
+        metrics::histogram!("dayshift_autobuild_tick_duration_seconds")
+            .record(stats.elapsed.as_secs_f64());
+        stats
+    }
+
+    async fn process_all(&self, due: Vec<String>, now: Timestamp, stats: &mut RunStats) {
+        let results: Vec<(String, Result<Outcome, TransitionError>)> = stream::iter(due)
             .map(|id| async move {
                 let result = self.process(&id, now).await;
                 (id, result)
@@ -132,32 +155,37 @@ impl Executor {
                 }
                 // Another replica or iteration holds the lock or won the
                 // race for the build number: it is doing this work.
-                Err(StoreError::Busy(_)) | Err(StoreError::Conflict(_)) => {}
+                Err(TransitionError::Store(StoreError::Busy(_) | StoreError::Conflict(_))) => {}
                 // Deleted meanwhile.
-                Err(StoreError::NotFound(_)) => {}
+                Err(TransitionError::Store(StoreError::NotFound(_))) => {}
                 Err(e) => {
                     tracing::warn!(workspace = %id, error = %e, "autobuild: transition failed");
                     stats.errors.insert(id, e.to_string());
                 }
             }
         }
-        stats.elapsed = started.elapsed();
-        metrics::histogram!("dayshift_autobuild_tick_duration_seconds")
-            .record(stats.elapsed.as_secs_f64());
-        stats
     }
 
-    async fn process(&self, id: &str, now: Timestamp) -> Result<Outcome, StoreError> {
+    async fn process(&self, id: &str, now: Timestamp) -> Result<Outcome, TransitionError> {
         let mut decided = None;
+        let policy = self.store.policy().clone();
         let result = self
             .store
             .update_workspace(id, LockMode::Skip, now, |state| {
-                let decision = decide(state, now).ok_or(())?;
+                let Some(decision) = decide(state, now) else {
+                    return refresh_due_time(policy.as_ref(), state, now);
+                };
                 decided = Some(decision);
-                Ok::<_, ()>(change_for(state, decision, now, &self.initiator_id))
+                Ok(change_for(state, decision, now, &self.initiator_id))
             })
             .await?;
-        let (Ok(applied), Some(decision)) = (result, decided) else {
+        let applied = match result {
+            Ok(applied) => applied,
+            Err(Skip::NotDue) => return Ok(Outcome::Nothing),
+            Err(Skip::Inconsistent(due)) => return Err(TransitionError::Inconsistent { due }),
+        };
+        let Some(decision) = decided else {
+            // Only its stale due time was rewritten.
             return Ok(Outcome::Nothing);
         };
         let ws = &applied.state.workspace;
@@ -182,6 +210,49 @@ impl Executor {
     }
 }
 
+/// Why a due workspace could not be transitioned.
+#[derive(Debug, thiserror::Error)]
+enum TransitionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "due since {due} but no lifecycle rule applies (the rules disagree with its due time)"
+    )]
+    Inconsistent { due: Timestamp },
+}
+
+/// Why a selected workspace got no build.
+enum Skip {
+    /// Handled meanwhile (by another replica or iteration).
+    NotDue,
+    /// The policy says it is due but no rule applies: a bug in the rules,
+    /// reported so a human sees it.
+    Inconsistent(Timestamp),
+}
+
+/// For a workspace no rule applies to: when its stored due time is stale
+/// (written by another version of the rules, or by hand), an empty change
+/// makes the store re-derive it, so it stops being selected.
+fn refresh_due_time(
+    policy: &dyn Policy,
+    state: &WorkspaceState,
+    now: Timestamp,
+) -> Result<WorkspaceChange, Skip> {
+    let derived = policy.derive(state);
+    let stored = &state.workspace;
+    if derived.next_due_at != stored.next_due_at || derived.next_start_at != stored.next_start_at {
+        return Ok(WorkspaceChange::default());
+    }
+    match derived.next_due_at {
+        Some(due) if due <= now => Err(Skip::Inconsistent(due)),
+        _ => Err(Skip::NotDue),
+    }
+}
+
+fn to_millisecond(t: Timestamp) -> Timestamp {
+    Timestamp::from_millisecond(t.as_millisecond()).unwrap_or(t)
+}
+
 /// The writes that carry out a decision.
 fn change_for(
     state: &WorkspaceState,
@@ -201,14 +272,8 @@ fn change_for(
         ..WorkspaceChange::default()
     };
     if let Decision::Dormant { .. } = decision {
-        let autodelete = state.template.policy.time_til_dormant_autodelete;
         change.dormant_at = Some(Some(now));
-        change.deleting_at = Some(
-            autodelete
-                .is_positive()
-                .then(|| now.checked_add(autodelete).ok())
-                .flatten(),
-        );
+        change.deleting_at = Some(deleting_at(now, &state.template.policy));
     }
     change
 }

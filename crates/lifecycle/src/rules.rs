@@ -67,8 +67,9 @@ pub fn requirement_max_deadline(state: &WorkspaceState, now: Timestamp) -> Optio
         .flatten()
 }
 
-/// When a workspace marked dormant at `dormant_at` is deleted: `dormant_at
-/// + time_til_dormant_autodelete`, or never when auto-deletion is off.
+/// When a workspace marked dormant at `dormant_at` is deleted:
+/// `dormant_at + time_til_dormant_autodelete`, or never when auto-deletion
+/// is off.
 /// Stored in `deleting_at` when the workspace is marked dormant and again
 /// whenever the template's auto-deletion policy changes.
 pub fn deleting_at(dormant_at: Timestamp, policy: &TemplatePolicy) -> Option<Timestamp> {

@@ -228,6 +228,18 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("template {id}")));
         }
+        // A dormant workspace is deleted `time_til_dormant_autodelete`
+        // after it became dormant, under the policy in force now (as
+        // Coder's UpdateWorkspacesDormantDeletingAtByTemplateID).
+        let autodelete = dur_ms(policy.time_til_dormant_autodelete);
+        sqlx::query(
+            "UPDATE workspaces SET deleting_at = CASE WHEN $1 > 0 THEN dormant_at + $1 END \
+             WHERE template_id = $2 AND deleted = 0 AND dormant_at IS NOT NULL",
+        )
+        .bind(autodelete)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         self.rederive_template_workspaces(&mut tx, id).await?;
         tx.commit().await?;
         self.template(id)

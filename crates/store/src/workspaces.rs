@@ -397,6 +397,20 @@ impl Store {
         value.map(|v| ts_from_ms(v, "next_due_at")).transpose()
     }
 
+    /// The earliest derived due time strictly after `after` (any with
+    /// `None`), to arm a wake-up: a workspace still due after a tick must
+    /// not hide the due times behind it. An index range scan.
+    pub async fn next_due_after(&self, after: Option<Timestamp>) -> Result<Option<Timestamp>> {
+        let value: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_due_at) FROM workspaces WHERE deleted = 0 \
+             AND next_due_at IS NOT NULL AND next_due_at > $1",
+        )
+        .bind(after.map_or(i64::MIN, ms))
+        .fetch_one(self.pool())
+        .await?;
+        value.map(|v| ts_from_ms(v, "next_due_at")).transpose()
+    }
+
     /// All builds of a workspace, newest first.
     pub async fn builds(&self, workspace_id: &str) -> Result<Vec<Build>> {
         let rows = sqlx::query(&format!(
