@@ -14,6 +14,7 @@
 pub mod clock;
 mod jobs;
 mod model;
+mod prebuilds;
 mod rows;
 mod schema;
 mod templates;
@@ -28,6 +29,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 pub use model::*;
+pub use prebuilds::*;
 pub use jobs::{JobListener, JOBS_CHANNEL};
 pub use workspaces::{Applied, NewWorkspace};
 

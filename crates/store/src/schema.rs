@@ -6,7 +6,7 @@ use crate::Dialect;
 
 /// Ordered migrations; a database records the highest version applied in
 /// `schema_version` and refuses to start when it is newer than the binary.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
 
 const V1: &str = r#"
 CREATE TABLE users (
@@ -117,6 +117,15 @@ CREATE TABLE settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+"#;
+
+/// Prebuild pools: the preset a workspace was prebuilt for, kept after it
+/// is claimed (`prebuild_preset_id` is cleared then), so a preset's build
+/// history (failure backoff, hard limit, created/claimed totals) survives
+/// claims and deletions.
+const V2: &str = r#"
+ALTER TABLE workspaces ADD COLUMN prebuild_origin_preset_id TEXT;
+CREATE INDEX workspaces_prebuild_origin ON workspaces(prebuild_origin_preset_id) WHERE prebuild_origin_preset_id IS NOT NULL;
 "#;
 
 /// The migration text for one dialect.

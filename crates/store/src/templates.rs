@@ -17,7 +17,7 @@ pub(crate) const TEMPLATE_COLUMNS: &str = "t.id AS t_id, t.name AS t_name, \
 const VERSION_COLUMNS: &str =
     "id, template_id, created_at, created_by, provisioner, connect, manifest_json";
 
-const PRESET_COLUMNS: &str = "id, template_version_id, name, parameters_json, \
+pub(crate) const PRESET_COLUMNS: &str = "id, template_version_id, name, parameters_json, \
     prebuild_instances, expiration_ms, scheduling_json";
 
 fn weekdays(row: &AnyRow, column: &str) -> Result<Weekdays> {
