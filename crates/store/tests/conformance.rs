@@ -66,6 +66,7 @@ conformance!(
     stale_jobs_are_failed,
     logs_come_back_in_order,
     settings_round_trip,
+    policy_changes_move_deletion_of_dormant_workspaces,
 );
 
 const NOW: &str = "2027-01-04T08:00:00Z";
@@ -623,4 +624,28 @@ async fn postgres_announces_queued_jobs_at_commit() {
     while !announced.contains(&stop_id) {
         announced.push(listener.next().await.unwrap().expect("connection kept"));
     }
+}
+
+async fn policy_changes_move_deletion_of_dormant_workspaces(store: &Store) {
+    let (_, template, ws) = fixture(store, None).await;
+    let dormant_at = t("2027-01-10T00:00:00Z");
+    store
+        .update_workspace(&ws.workspace.id, LockMode::Wait, t(NOW), |_| {
+            Ok::<_, ()>(WorkspaceChange {
+                dormant_at: Some(Some(dormant_at)),
+                ..Default::default()
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let mut policy = template.policy.clone();
+    policy.time_til_dormant_autodelete = SignedDuration::from_hours(24 * 7);
+    store.update_template_policy(&template.id, &policy).await.unwrap();
+    let after = store.workspace(&ws.workspace.id).await.unwrap().unwrap();
+    assert_eq!(after.workspace.deleting_at, Some(t("2027-01-17T00:00:00Z")));
+    policy.time_til_dormant_autodelete = SignedDuration::ZERO;
+    store.update_template_policy(&template.id, &policy).await.unwrap();
+    let off = store.workspace(&ws.workspace.id).await.unwrap().unwrap();
+    assert_eq!(off.workspace.deleting_at, None, "auto-deletion turned off");
 }
