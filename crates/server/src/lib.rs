@@ -30,6 +30,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
+use dayshift_lifecycle::prebuilds::{PoolDue, Reconciler};
 use dayshift_lifecycle::wake::drive_ticks;
 use dayshift_lifecycle::{Clock, Executor, LifecyclePolicy, SystemClock};
 use dayshift_provisioner::daemon::JobEvents;
@@ -136,6 +137,11 @@ pub async fn start(
     };
     let system_user = store.ensure_system_user(SYSTEM_USER, clock.now()).await?;
     let executor = Executor::new(store.clone(), system_user.id.clone());
+    let reconciler = Reconciler::new(store.clone(), system_user.id.clone())
+        .with_parameters(Arc::new(prebuild_claim::ManifestParameters));
+    let (pool_tick_tx, pool_tick_rx) = mpsc::channel(1);
+    // Under the dev clock pools change only when the clock is moved.
+    let refill = dev_clock.is_none().then(|| pool_tick_tx.clone());
     let jobs = Arc::new(JobEvents::new());
     let rearm_executor = Arc::new(Notify::new());
     let prometheus = install_metrics_recorder();
@@ -153,6 +159,7 @@ pub async fn start(
         shutdown: cancel.clone(),
         prometheus,
         system_user_id: system_user.id.clone(),
+        prebuilds: prebuild_claim::Prebuilds::new(reconciler.clone(), refill),
     });
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -178,6 +185,48 @@ pub async fn start(
             tick_tx,
             cancel.child_token(),
         ));
+    }
+
+    // The prebuilds reconciler: polled every --prebuilds-reconcile-interval
+    // and woken when a pool next needs work (a schedule boundary, the end
+    // of a backoff, an expiry), so a pool grows at 09:00:00 sharp. Builds
+    // it queues wake the daemons at once.
+    {
+        let (stats_tx, mut stats_rx) = mpsc::channel(1);
+        tasks.spawn(
+            reconciler
+                .clone()
+                .run(pool_tick_rx, Some(stats_tx), cancel.child_token()),
+        );
+        let jobs = jobs.clone();
+        tasks.spawn(async move {
+            while let Some(stats) = stats_rx.recv().await {
+                if stats.created + stats.deleted > 0 {
+                    jobs.job_queued();
+                }
+            }
+        });
+        if state.dev_clock.is_none() {
+            let due = PoolDue {
+                reconciler,
+                clock: clock.clone(),
+            };
+            tasks.spawn(drive_ticks(
+                clock.clone(),
+                Arc::new(due),
+                config.prebuilds_reconcile_interval,
+                Arc::new(Notify::new()),
+                pool_tick_tx,
+                cancel.child_token(),
+            ));
+        } else {
+            tasks.spawn(poll_ticks(
+                clock.clone(),
+                config.prebuilds_reconcile_interval,
+                pool_tick_tx,
+                cancel.child_token(),
+            ));
+        }
     }
 
     // A finished build changes deadlines and due times: re-arm the driver.

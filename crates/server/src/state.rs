@@ -37,6 +37,8 @@ pub struct Inner {
     pub prometheus: Option<PrometheusHandle>,
     /// The system user that initiates automatic builds.
     pub system_user_id: String,
+    /// The prebuilds reconciler, for claims, status and the dev clock.
+    pub prebuilds: crate::prebuild_claim::Prebuilds,
 }
 
 impl AppState {

@@ -15,8 +15,8 @@ use crate::rows::*;
 use crate::templates::{preset_from_row, template_from_row, PRESET_COLUMNS, TEMPLATE_COLUMNS};
 use crate::workspaces::insert_build_in;
 use crate::{
-    new_id, Applied, Dialect, JobStatus, LockMode, NewBuild, Preset, Result,
-    Store, StoreError, Template, Transition, WorkspaceChange, WorkspaceState, WorkspaceStatus,
+    new_id, Applied, Dialect, JobStatus, LockMode, NewBuild, Preset, Result, Store, StoreError,
+    Template, Transition, WorkspaceChange, WorkspaceState, WorkspaceStatus,
 };
 
 /// A preset the reconciler looks after: one of an active version that

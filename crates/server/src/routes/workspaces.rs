@@ -245,6 +245,7 @@ pub async fn create(
             &template,
             &version_id,
             preset_name,
+            &parameters,
             &req.name,
             schedule.clone(),
             ttl,
