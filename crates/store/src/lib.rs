@@ -28,9 +28,9 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
+pub use jobs::{JobListener, JOBS_CHANNEL};
 pub use model::*;
 pub use prebuilds::*;
-pub use jobs::{JobListener, JOBS_CHANNEL};
 pub use workspaces::{Applied, NewWorkspace};
 
 #[derive(Debug, thiserror::Error)]
