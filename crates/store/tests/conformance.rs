@@ -67,6 +67,9 @@ conformance!(
     logs_come_back_in_order,
     settings_round_trip,
     policy_changes_move_deletion_of_dormant_workspaces,
+    prebuild_pools_are_created_read_and_deleted,
+    prebuild_pool_changes_are_serialised_per_preset,
+    prebuild_claims_are_exclusive,
 );
 
 const NOW: &str = "2027-01-04T08:00:00Z";
@@ -648,4 +651,220 @@ async fn policy_changes_move_deletion_of_dormant_workspaces(store: &Store) {
     store.update_template_policy(&template.id, &policy).await.unwrap();
     let off = store.workspace(&ws.workspace.id).await.unwrap().unwrap();
     assert_eq!(off.workspace.deleting_at, None, "auto-deletion turned off");
+}
+
+// --- prebuild pools -------------------------------------------------------
+
+/// A template whose version has one preset `eu` with a pool, and the
+/// system user that owns prebuilds.
+async fn pool_fixture(store: &Store) -> (User, Template, Preset) {
+    let owner = store.create_first_user(new_user("alice"), t(NOW)).await.unwrap();
+    let system = store.ensure_system_user("prebuilds", t(NOW)).await.unwrap();
+    let preset = NewPreset {
+        name: "eu".into(),
+        parameters: BTreeMap::from([("region".into(), "eu".into())]),
+        prebuild_instances: 2,
+        expiration: None,
+        scheduling: None,
+    };
+    let (template, v) = store
+        .create_template("pool", &TemplatePolicy::default(), version(&owner, vec![preset]), t(NOW))
+        .await
+        .unwrap();
+    let preset = store.presets(&v.id).await.unwrap().remove(0);
+    (system, template, preset)
+}
+
+fn prebuild(system: &User, template: &Template, preset: &Preset) -> NewPrebuild {
+    NewPrebuild {
+        owner_id: system.id.clone(),
+        template_id: template.id.clone(),
+        build: NewBuild {
+            transition: Transition::Start,
+            reason: BuildReason::Prebuild,
+            template_version_id: preset.template_version_id.clone(),
+            parameters: preset.parameters.clone(),
+            initiator_id: system.id.clone(),
+        },
+    }
+}
+
+/// Runs every pending job to completion.
+async fn run_all_jobs(store: &Store, success: bool) {
+    while let Some(job) = store.acquire_job("worker-1", t(NOW)).await.unwrap() {
+        store
+            .complete_job(
+                &job.build.id,
+                Some("worker-1"),
+                JobResult { success, error: None, outputs: BTreeMap::new() },
+                t(NOW),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+async fn prebuild_pools_are_created_read_and_deleted(store: &Store) {
+    let (system, template, preset) = pool_fixture(store).await;
+    let applied = store
+        .reconcile_pool(&preset.id, 3, t(NOW), |pool| {
+            assert!(pool.prebuilds.is_empty() && pool.history.is_empty());
+            PoolChange {
+                create: vec![prebuild(&system, &template, &preset); 2],
+                ..PoolChange::default()
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(applied.created.len(), 2);
+    for ws in &applied.created {
+        let name = &ws.workspace.name;
+        assert!(name.starts_with("prebuild-") && name.len() == 17, "{name}");
+        assert_eq!(ws.workspace.owner_id, system.id);
+        assert_eq!(ws.workspace.prebuild_preset_id.as_deref(), Some(preset.id.as_str()));
+        assert_eq!(ws.build.reason, BuildReason::Prebuild);
+    }
+    let snapshot = store.prebuild_snapshot(3).await.unwrap();
+    assert_eq!(snapshot.presets.len(), 1);
+    assert!(snapshot.presets[0].active);
+    let rows = &snapshot.prebuilds[&preset.id];
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.status() == WorkspaceStatus::Pending));
+    assert!(snapshot.history.is_empty(), "unfinished builds are no history");
+
+    // One fails, one succeeds: history, newest first.
+    let job = store.acquire_job("worker-1", t(NOW)).await.unwrap().unwrap();
+    store
+        .complete_job(&job.build.id, Some("worker-1"), JobResult { success: false, error: None, outputs: BTreeMap::new() }, t(NOW))
+        .await
+        .unwrap();
+    run_all_jobs(store, true).await;
+    let snapshot = store.prebuild_snapshot(3).await.unwrap();
+    assert_eq!(snapshot.history[&preset.id].len(), 2);
+    let running: Vec<String> = snapshot.prebuilds[&preset.id]
+        .iter()
+        .filter(|r| r.status() == WorkspaceStatus::Running)
+        .map(|r| r.workspace_id.clone())
+        .collect();
+    assert_eq!(running.len(), 1);
+
+    // Deleting: a delete build with reason prebuild, then the row is gone.
+    let applied = store
+        .reconcile_pool(&preset.id, 3, t(NOW), |pool| {
+            assert_eq!(pool.prebuilds.len(), 2);
+            assert_eq!(pool.history.len(), 2);
+            PoolChange {
+                delete: running.clone(),
+                delete_initiator_id: system.id.clone(),
+                ..PoolChange::default()
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(applied.deleted, running);
+    let ws = store.workspace(&running[0]).await.unwrap().unwrap();
+    assert_eq!((ws.build.transition, ws.build.reason), (Transition::Delete, BuildReason::Prebuild));
+    run_all_jobs(store, true).await;
+    let snapshot = store.prebuild_snapshot(3).await.unwrap();
+    assert_eq!(snapshot.prebuilds[&preset.id].len(), 1, "the failed one stays");
+    let totals = store.prebuild_totals().await.unwrap();
+    assert_eq!(
+        totals,
+        vec![PrebuildTotals {
+            template_name: "pool".into(),
+            preset_name: "eu".into(),
+            created: 2,
+            failed: 1,
+            claimed: 0,
+        }]
+    );
+}
+
+/// Two reconcilers deciding "fill the pool if it is empty" at once create
+/// one prebuild: the second one either waits and sees it (SQLite) or does
+/// not get the preset's lock (PostgreSQL).
+async fn prebuild_pool_changes_are_serialised_per_preset(store: &Store) {
+    let (system, template, preset) = pool_fixture(store).await;
+    let new = prebuild(&system, &template, &preset);
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (store, preset_id, new) = (store.clone(), preset.id.clone(), new.clone());
+        tasks.push(tokio::spawn(async move {
+            store
+                .reconcile_pool(&preset_id, 3, t(NOW), |pool| PoolChange {
+                    create: if pool.prebuilds.is_empty() { vec![new] } else { Vec::new() },
+                    ..PoolChange::default()
+                })
+                .await
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(applied) => created += applied.created.len(),
+            Err(StoreError::Busy(_)) => assert_eq!(store.dialect(), Dialect::Postgres),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(created, 1);
+}
+
+async fn prebuild_claims_are_exclusive(store: &Store) {
+    let (system, template, preset) = pool_fixture(store).await;
+    store
+        .reconcile_pool(&preset.id, 3, t(NOW), |_| PoolChange {
+            create: vec![prebuild(&system, &template, &preset); 4],
+            ..PoolChange::default()
+        })
+        .await
+        .unwrap();
+    run_all_jobs(store, true).await;
+    let mut users = Vec::new();
+    for i in 0..10 {
+        users.push(store.create_user(new_user(&format!("user{i}")), t(NOW)).await.unwrap());
+    }
+    let mut tasks = Vec::new();
+    for user in users {
+        let (store, preset) = (store.clone(), preset.clone());
+        tasks.push(tokio::spawn(async move {
+            store
+                .claim_prebuild(&preset.id, &preset.parameters, None, t(NOW), |_| WorkspaceChange {
+                    owner_id: Some(user.id.clone()),
+                    name: Some("dev".into()),
+                    prebuild_preset_id: Some(None),
+                    ..WorkspaceChange::default()
+                })
+                .await
+                .unwrap()
+        }));
+    }
+    let mut claimed = Vec::new();
+    for task in tasks {
+        if let Some(applied) = task.await.unwrap() {
+            claimed.push(applied.state.workspace.id);
+        }
+    }
+    let distinct: std::collections::BTreeSet<&String> = claimed.iter().collect();
+    assert_eq!((claimed.len(), distinct.len()), (4, 4));
+    // Other parameters than the prebuilds' match nothing.
+    let other = BTreeMap::from([("region".to_string(), "us".to_string())]);
+    let refuse = |_: &WorkspaceState| -> WorkspaceChange { unreachable!("nothing to claim") };
+    assert!(store.claim_prebuild(&preset.id, &other, None, t(NOW), refuse).await.unwrap().is_none());
+    store
+        .reconcile_pool(&preset.id, 3, t(NOW), |_| PoolChange {
+            create: vec![prebuild(&system, &template, &preset)],
+            ..PoolChange::default()
+        })
+        .await
+        .unwrap();
+    run_all_jobs(store, true).await;
+    // One built before the cut-off (expired) is not handed out.
+    let later = t("2027-01-04T09:00:00Z");
+    assert!(store.claim_prebuild(&preset.id, &preset.parameters, Some(later), later, refuse).await.unwrap().is_none());
+    // A change that would leave the workspace in its pool is refused.
+    let kept = store
+        .claim_prebuild(&preset.id, &preset.parameters, None, t(NOW), |_| WorkspaceChange::default())
+        .await;
+    assert!(matches!(kept, Err(StoreError::Conflict(_))), "{kept:?}");
+    assert_eq!(store.prebuild_totals().await.unwrap()[0].claimed, 4);
 }
