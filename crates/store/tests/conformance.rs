@@ -552,7 +552,11 @@ async fn sqlite_reopens_without_losing_data_and_refuses_newer_schemas() {
 async fn postgres_unreachable_is_a_connect_error_with_its_cause() {
     // Port 1 on loopback refuses connections: the error must come at once
     // with the real cause, not after the pool's acquire timeout.
-    let result = Store::open_postgres("postgres://dayshift:secret@127.0.0.1:1/dayshift", Arc::new(NoPolicy)).await;
+    let result = Store::open_postgres(
+        "postgres://dayshift:secret@127.0.0.1:1/dayshift",
+        Arc::new(NoPolicy),
+    )
+    .await;
     match result {
         Err(e @ StoreError::Connect(_)) => {
             let text = e.to_string();
@@ -565,7 +569,9 @@ async fn postgres_unreachable_is_a_connect_error_with_its_cause() {
 
 #[tokio::test]
 async fn postgres_refuses_newer_schemas() {
-    let Some(s) = open(Backend::Postgres).await else { return };
+    let Some(s) = open(Backend::Postgres).await else {
+        return;
+    };
     let url = s.url.clone().expect("schema url");
     sqlx::query("INSERT INTO schema_version (version) VALUES (999)")
         .execute(s.store.pool())
@@ -582,7 +588,9 @@ async fn postgres_refuses_newer_schemas() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_announces_queued_jobs_at_commit() {
-    let Some(s) = open(Backend::Postgres).await else { return };
+    let Some(s) = open(Backend::Postgres).await else {
+        return;
+    };
     let url = s.url.clone().expect("schema url");
     let mut listener = JobListener::connect(&url).await.expect("listener");
     let (owner, _, ws) = fixture(&s.store, None).await;
@@ -615,7 +623,10 @@ async fn postgres_announces_queued_jobs_at_commit() {
         .store
         .update_workspace(&ws.workspace.id, LockMode::Wait, t(NOW), |st| {
             Ok::<_, ()>(WorkspaceChange {
-                new_build: Some(NewBuild { transition: Transition::Stop, ..start_build(&owner, &st.build.template_version_id) }),
+                new_build: Some(NewBuild {
+                    transition: Transition::Stop,
+                    ..start_build(&owner, &st.build.template_version_id)
+                }),
                 ..Default::default()
             })
         })
@@ -644,11 +655,17 @@ async fn policy_changes_move_deletion_of_dormant_workspaces(store: &Store) {
         .unwrap();
     let mut policy = template.policy.clone();
     policy.time_til_dormant_autodelete = SignedDuration::from_hours(24 * 7);
-    store.update_template_policy(&template.id, &policy).await.unwrap();
+    store
+        .update_template_policy(&template.id, &policy)
+        .await
+        .unwrap();
     let after = store.workspace(&ws.workspace.id).await.unwrap().unwrap();
     assert_eq!(after.workspace.deleting_at, Some(t("2027-01-17T00:00:00Z")));
     policy.time_til_dormant_autodelete = SignedDuration::ZERO;
-    store.update_template_policy(&template.id, &policy).await.unwrap();
+    store
+        .update_template_policy(&template.id, &policy)
+        .await
+        .unwrap();
     let off = store.workspace(&ws.workspace.id).await.unwrap().unwrap();
     assert_eq!(off.workspace.deleting_at, None, "auto-deletion turned off");
 }
