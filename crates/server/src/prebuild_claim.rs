@@ -109,7 +109,8 @@ pub async fn try_claim(
     let Some(applied) = prebuilds::claim(&state.store, &preset, parameters, &claim, now).await?
     else {
         metrics::counter!("dayshift_prebuilt_workspaces_claim_misses_total", &labels).increment(1);
-        tracing::info!(
+        // Not a pool change (the workspace creation logs itself).
+        tracing::debug!(
             template = %template.name,
             preset = %preset.name,
             "no ready prebuild to claim; building from scratch"
