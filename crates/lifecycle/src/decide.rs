@@ -6,7 +6,7 @@
 use dayshift_schedule::Timestamp;
 use dayshift_store::{BuildReason, JobStatus, Transition, WorkspaceState};
 
-use crate::rules::{next_autostart, FAILED_DELETE_RETRY};
+use crate::rules::{autostart_reference, next_autostart, FAILED_DELETE_RETRY};
 
 /// What the executor should do with one workspace now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,16 +79,15 @@ pub fn decide(state: &WorkspaceState, now: Timestamp) -> Option<Decision> {
 }
 
 /// Latest build is a successful stop, the schedule is set and allowed, the
-/// next allowed autostart after that build's creation is `<= now`, and the
-/// workspace is not dormant. Measuring from the stop build (not from the
-/// previous tick) means a slot missed while the server was down still
-/// fires at the next tick, and a workspace stopped after today's slot
+/// next allowed autostart after that build's creation (or after the
+/// schedule was set, if later: see [`autostart_reference`]) is `<= now`,
+/// and the workspace is not dormant. A workspace stopped after today's slot
 /// waits for tomorrow's.
 pub fn autostart_due(state: &WorkspaceState, now: Timestamp) -> bool {
     let build = &state.build;
     build.transition == Transition::Stop
         && build.job.status == JobStatus::Succeeded
-        && next_autostart(state, build.created_at).is_some_and(|next| next <= now)
+        && next_autostart(state, autostart_reference(state)).is_some_and(|next| next <= now)
 }
 
 /// Latest build is a successful start with a deadline `<= now`.

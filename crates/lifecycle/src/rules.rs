@@ -39,6 +39,21 @@ pub fn next_autostart(state: &WorkspaceState, after: Timestamp) -> Option<Timest
     )
 }
 
+/// The instant autostart slots are counted from: the later of the latest
+/// build's creation and the moment the schedule was set. Counting from the
+/// stop build means a slot missed while the server was down still fires at
+/// the next tick; counting from the schedule's setting means a schedule set
+/// on a workspace stopped last week waits for its next slot instead of
+/// starting the workspace at once for one that passed before it existed.
+pub fn autostart_reference(state: &WorkspaceState) -> Timestamp {
+    state
+        .workspace
+        .autostart_set_at
+        .map_or(state.build.created_at, |set| {
+            set.max(state.build.created_at)
+        })
+}
+
 /// The TTL that applies to the workspace's next start: its own, or the
 /// template default when it has none or users may not set their own.
 pub fn effective_ttl(state: &WorkspaceState) -> Option<SignedDuration> {
@@ -106,7 +121,7 @@ impl Policy for LifecyclePolicy {
         let succeeded = build.job.status == JobStatus::Succeeded;
         let failed = build.job.status == JobStatus::Failed;
         let next_start_at = (build.transition == Transition::Stop && succeeded)
-            .then(|| next_autostart(state, build.created_at))
+            .then(|| next_autostart(state, autostart_reference(state)))
             .flatten();
 
         let mut candidates: Vec<Option<Timestamp>> = vec![next_start_at];

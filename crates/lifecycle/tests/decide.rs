@@ -68,6 +68,7 @@ fn state(transition: Transition, status: JobStatus) -> WorkspaceState {
             template_id: "t1".into(),
             created_at: created - hours(24),
             autostart_schedule: None,
+            autostart_set_at: None,
             ttl: None,
             last_used_at: now(),
             dormant_at: None,
@@ -319,6 +320,20 @@ fn autostart_fires_at_the_first_slot_after_the_stop() {
     assert_eq!(decide(&s, slot), AUTOSTART);
     // A slot missed while the server was down still fires.
     assert_eq!(decide(&s, t("2027-01-07T15:00:00Z")), AUTOSTART);
+}
+
+#[test]
+fn a_schedule_set_after_a_missed_slot_waits_for_its_next_slot() {
+    // Stopped last week, the schedule set on Wednesday at 10:00: the slots
+    // between the stop and the setting are not "missed", they never were.
+    let mut s = scheduled(WEEKDAYS_9, t("2026-12-28T18:00:00Z"));
+    s.workspace.autostart_set_at = Some(t("2027-01-06T10:00:00Z"));
+    assert_eq!(decide(&s, t("2027-01-06T10:00:01Z")), None);
+    assert_eq!(decide(&s, t("2027-01-07T09:00:00Z") - MS), None);
+    assert_eq!(decide(&s, t("2027-01-07T09:00:00Z")), AUTOSTART);
+    // A schedule set before the stop changes nothing.
+    s.workspace.autostart_set_at = Some(t("2026-12-01T00:00:00Z"));
+    assert_eq!(decide(&s, t("2026-12-29T09:00:00Z")), AUTOSTART);
 }
 
 #[test]

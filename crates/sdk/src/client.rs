@@ -123,10 +123,13 @@ impl Client {
             .get(SERVER_TIME_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<Timestamp>().ok());
-        let bytes = resp.bytes().await.map_err(|source| ClientError::Transport {
-            url: url.clone(),
-            source,
-        })?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                source,
+            })?;
         if !status.is_success() {
             return Err(match serde_json::from_slice::<ApiError>(&bytes) {
                 Ok(error) => ClientError::Api { status, error },
@@ -169,7 +172,10 @@ impl Client {
 
     // --- users -----------------------------------------------------------
 
-    pub async fn create_first_user(&self, req: &CreateFirstUserRequest) -> Result<User, ClientError> {
+    pub async fn create_first_user(
+        &self,
+        req: &CreateFirstUserRequest,
+    ) -> Result<User, ClientError> {
         self.post("/api/v2/users/first", req).await
     }
 
@@ -197,7 +203,10 @@ impl Client {
             .await
     }
 
-    pub async fn create_template(&self, req: &CreateTemplateRequest) -> Result<Template, ClientError> {
+    pub async fn create_template(
+        &self,
+        req: &CreateTemplateRequest,
+    ) -> Result<Template, ClientError> {
         self.post("/api/v2/templates", req).await
     }
 
@@ -221,13 +230,22 @@ impl Client {
         template_id: &str,
         req: &CreateTemplateVersionRequest,
     ) -> Result<TemplateVersion, ClientError> {
-        self.post(&format!("/api/v2/templates/{}/versions", encode(template_id)), req)
-            .await
+        self.post(
+            &format!("/api/v2/templates/{}/versions", encode(template_id)),
+            req,
+        )
+        .await
     }
 
-    pub async fn template_versions(&self, template_id: &str) -> Result<Vec<TemplateVersion>, ClientError> {
-        self.get(&format!("/api/v2/templates/{}/versions", encode(template_id)))
-            .await
+    pub async fn template_versions(
+        &self,
+        template_id: &str,
+    ) -> Result<Vec<TemplateVersion>, ClientError> {
+        self.get(&format!(
+            "/api/v2/templates/{}/versions",
+            encode(template_id)
+        ))
+        .await
     }
 
     // --- workspaces ------------------------------------------------------
@@ -242,17 +260,26 @@ impl Client {
     }
 
     pub async fn workspace(&self, id: &str) -> Result<Workspace, ClientError> {
-        self.get(&format!("/api/v2/workspaces/{}", encode(id))).await
+        self.get(&format!("/api/v2/workspaces/{}", encode(id)))
+            .await
     }
 
     /// The workspace with the server's clock, for relative-time displays.
     pub async fn workspace_timed(&self, id: &str) -> Result<ServerTimed<Workspace>, ClientError> {
-        self.send::<(), Workspace>(Method::GET, &format!("/api/v2/workspaces/{}", encode(id)), None)
-            .await
+        self.send::<(), Workspace>(
+            Method::GET,
+            &format!("/api/v2/workspaces/{}", encode(id)),
+            None,
+        )
+        .await
     }
 
     /// `user` is a username, a user id or `me`.
-    pub async fn workspace_by_name(&self, user: &str, name: &str) -> Result<Workspace, ClientError> {
+    pub async fn workspace_by_name(
+        &self,
+        user: &str,
+        name: &str,
+    ) -> Result<Workspace, ClientError> {
         self.get(&format!(
             "/api/v2/users/{}/workspace/{}",
             encode(user),
@@ -263,13 +290,17 @@ impl Client {
 
     /// [`Client::workspaces`] with the server's clock, for relative-time
     /// displays.
-    pub async fn workspaces_timed(&self, all: bool) -> Result<ServerTimed<Vec<Workspace>>, ClientError> {
+    pub async fn workspaces_timed(
+        &self,
+        all: bool,
+    ) -> Result<ServerTimed<Vec<Workspace>>, ClientError> {
         let path = if all {
             "/api/v2/workspaces?all=true"
         } else {
             "/api/v2/workspaces"
         };
-        self.send::<(), Vec<Workspace>>(Method::GET, path, None).await
+        self.send::<(), Vec<Workspace>>(Method::GET, path, None)
+            .await
     }
 
     /// [`Client::workspace_by_name`] with the server's clock.
@@ -286,7 +317,10 @@ impl Client {
         .await
     }
 
-    pub async fn create_workspace(&self, req: &CreateWorkspaceRequest) -> Result<Workspace, ClientError> {
+    pub async fn create_workspace(
+        &self,
+        req: &CreateWorkspaceRequest,
+    ) -> Result<Workspace, ClientError> {
         self.post("/api/v2/workspaces", req).await
     }
 
@@ -303,8 +337,11 @@ impl Client {
     }
 
     pub async fn builds(&self, workspace_id: &str) -> Result<Vec<WorkspaceBuild>, ClientError> {
-        self.get(&format!("/api/v2/workspaces/{}/builds", encode(workspace_id)))
-            .await
+        self.get(&format!(
+            "/api/v2/workspaces/{}/builds",
+            encode(workspace_id)
+        ))
+        .await
     }
 
     /// Log lines with an id greater than `after`. With `wait`, the server
@@ -322,7 +359,11 @@ impl Client {
         .await
     }
 
-    pub async fn set_autostart(&self, workspace_id: &str, schedule: Option<String>) -> Result<(), ClientError> {
+    pub async fn set_autostart(
+        &self,
+        workspace_id: &str,
+        schedule: Option<String>,
+    ) -> Result<(), ClientError> {
         self.put(
             &format!("/api/v2/workspaces/{}/autostart", encode(workspace_id)),
             &UpdateAutostartRequest { schedule },
@@ -330,7 +371,11 @@ impl Client {
         .await
     }
 
-    pub async fn set_ttl(&self, workspace_id: &str, ttl_ms: Option<i64>) -> Result<(), ClientError> {
+    pub async fn set_ttl(
+        &self,
+        workspace_id: &str,
+        ttl_ms: Option<i64>,
+    ) -> Result<(), ClientError> {
         self.put(
             &format!("/api/v2/workspaces/{}/ttl", encode(workspace_id)),
             &UpdateTtlRequest { ttl_ms },
@@ -338,7 +383,11 @@ impl Client {
         .await
     }
 
-    pub async fn extend(&self, workspace_id: &str, deadline: Timestamp) -> Result<Response, ClientError> {
+    pub async fn extend(
+        &self,
+        workspace_id: &str,
+        deadline: Timestamp,
+    ) -> Result<Response, ClientError> {
         self.put(
             &format!("/api/v2/workspaces/{}/extend", encode(workspace_id)),
             &ExtendRequest { deadline },
@@ -346,7 +395,10 @@ impl Client {
         .await
     }
 
-    pub async fn report_usage(&self, workspace_id: &str) -> Result<ServerTimed<Workspace>, ClientError> {
+    pub async fn report_usage(
+        &self,
+        workspace_id: &str,
+    ) -> Result<ServerTimed<Workspace>, ClientError> {
         self.send::<BTreeMap<String, String>, Workspace>(
             Method::POST,
             &format!("/api/v2/workspaces/{}/usage", encode(workspace_id)),
@@ -355,7 +407,11 @@ impl Client {
         .await
     }
 
-    pub async fn set_dormant(&self, workspace_id: &str, dormant: bool) -> Result<Workspace, ClientError> {
+    pub async fn set_dormant(
+        &self,
+        workspace_id: &str,
+        dormant: bool,
+    ) -> Result<Workspace, ClientError> {
         self.put(
             &format!("/api/v2/workspaces/{}/dormant", encode(workspace_id)),
             &UpdateDormantRequest { dormant },
@@ -371,7 +427,10 @@ impl Client {
         count: usize,
         from: Option<Timestamp>,
     ) -> Result<Vec<PreviewPoint>, ClientError> {
-        let mut path = format!("/api/v2/schedule/preview?cron={}&count={count}", encode(cron));
+        let mut path = format!(
+            "/api/v2/schedule/preview?cron={}&count={count}",
+            encode(cron)
+        );
         if let Some(from) = from {
             path.push_str(&format!("&from={}", encode(&from.to_string())));
         }
@@ -388,11 +447,17 @@ impl Client {
             .await
     }
 
-    pub async fn set_prebuild_settings(&self, settings: &PrebuildSettings) -> Result<PrebuildSettings, ClientError> {
+    pub async fn set_prebuild_settings(
+        &self,
+        settings: &PrebuildSettings,
+    ) -> Result<PrebuildSettings, ClientError> {
         self.put("/api/v2/prebuilds/settings", settings).await
     }
 
-    pub async fn debug_clock(&self, req: &DebugClockRequest) -> Result<DebugClockResponse, ClientError> {
+    pub async fn debug_clock(
+        &self,
+        req: &DebugClockRequest,
+    ) -> Result<DebugClockResponse, ClientError> {
         self.post("/api/v2/debug/clock", req).await
     }
 
@@ -465,7 +530,9 @@ fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

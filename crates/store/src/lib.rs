@@ -18,8 +18,8 @@ mod prebuilds;
 mod rows;
 mod schema;
 mod templates;
-mod users;
 pub mod testing;
+mod users;
 mod workspaces;
 
 use std::sync::Arc;

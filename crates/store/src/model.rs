@@ -230,6 +230,8 @@ pub struct Workspace {
     pub template_id: String,
     pub created_at: Timestamp,
     pub autostart_schedule: Option<String>,
+    /// When the autostart schedule was last set or cleared.
+    pub autostart_set_at: Option<Timestamp>,
     pub ttl: Option<SignedDuration>,
     pub last_used_at: Timestamp,
     pub dormant_at: Option<Timestamp>,

@@ -6,7 +6,7 @@ use crate::Dialect;
 
 /// Ordered migrations; a database records the highest version applied in
 /// `schema_version` and refuses to start when it is newer than the binary.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
 
 const V1: &str = r#"
 CREATE TABLE users (
@@ -126,6 +126,14 @@ CREATE TABLE settings (
 const V2: &str = r#"
 ALTER TABLE workspaces ADD COLUMN prebuild_origin_preset_id TEXT;
 CREATE INDEX workspaces_prebuild_origin ON workspaces(prebuild_origin_preset_id) WHERE prebuild_origin_preset_id IS NOT NULL;
+"#;
+
+/// When the autostart schedule was last set: autostart counts slots from
+/// the later of this and the stop build, so setting a schedule on a
+/// workspace stopped last week does not start it at once for a slot that
+/// passed before the schedule existed.
+const V3: &str = r#"
+ALTER TABLE workspaces ADD COLUMN autostart_set_at BIGINT;
 "#;
 
 /// The migration text for one dialect.

@@ -28,10 +28,9 @@ impl Store {
     /// (non-system) user already exists.
     pub async fn create_first_user(&self, mut user: NewUser, now: Timestamp) -> Result<User> {
         let mut tx = self.begin_write().await?;
-        let existing: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_system = 0")
-                .fetch_one(&mut *tx)
-                .await?;
+        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_system = 0")
+            .fetch_one(&mut *tx)
+            .await?;
         if existing > 0 {
             return Err(StoreError::Conflict(
                 "the first user has already been created".into(),
@@ -82,10 +81,12 @@ impl Store {
     }
 
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"))
-            .bind(username)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -118,7 +119,11 @@ impl Store {
     }
 
     /// The user holding an unexpired token with this hash.
-    pub async fn user_by_token_hash(&self, token_hash: &str, now: Timestamp) -> Result<Option<User>> {
+    pub async fn user_by_token_hash(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<User>> {
         let columns = USER_COLUMNS
             .split(", ")
             .map(|c| format!("u.{c}"))

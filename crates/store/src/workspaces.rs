@@ -19,7 +19,7 @@ pub(crate) const BUILD_COLUMNS: &str = "b.id AS b_id, b.workspace_id AS b_worksp
 
 const WORKSPACE_COLUMNS: &str = "w.id AS w_id, w.owner_id, u.username AS owner_name, \
     w.name AS w_name, w.template_id, w.created_at AS w_created_at, w.autostart_schedule, \
-    w.ttl_ms, w.last_used_at, w.dormant_at, w.deleting_at, w.next_start_at, w.next_due_at, \
+    w.ttl_ms, w.autostart_set_at, w.last_used_at, w.dormant_at, w.deleting_at, w.next_start_at, w.next_due_at, \
     w.deleted, w.prebuild_preset_id";
 
 /// Everything a [`WorkspaceState`] is made of, in one round trip.
@@ -72,6 +72,7 @@ fn workspace_from_row(row: &AnyRow) -> Result<Workspace> {
         template_id: get_str(row, "template_id")?,
         created_at: get_ts(row, "w_created_at")?,
         autostart_schedule: get_opt_str(row, "autostart_schedule")?,
+        autostart_set_at: get_opt_ts(row, "autostart_set_at")?,
         ttl: get_opt_dur(row, "ttl_ms")?,
         last_used_at: get_ts(row, "last_used_at")?,
         dormant_at: get_opt_ts(row, "dormant_at")?,
@@ -221,16 +222,19 @@ impl Store {
     ) -> Result<Applied> {
         let id = state.workspace.id.as_str();
         if let Some((deadline, max_deadline)) = change.deadlines {
-            sqlx::query("UPDATE workspace_builds SET deadline = $1, max_deadline = $2 WHERE id = $3")
-                .bind(opt_ms(deadline))
-                .bind(opt_ms(max_deadline))
-                .bind(&state.build.id)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "UPDATE workspace_builds SET deadline = $1, max_deadline = $2 WHERE id = $3",
+            )
+            .bind(opt_ms(deadline))
+            .bind(opt_ms(max_deadline))
+            .bind(&state.build.id)
+            .execute(&mut **tx)
+            .await?;
         }
         let mut sets: Vec<(&str, Bind)> = Vec::new();
         if let Some(v) = change.autostart_schedule {
             sets.push(("autostart_schedule", Bind::Text(v)));
+            sets.push(("autostart_set_at", Bind::Int(Some(ms(now)))));
         }
         if let Some(v) = change.ttl {
             sets.push(("ttl_ms", Bind::Int(v.map(dur_ms))));
@@ -272,7 +276,9 @@ impl Store {
                 };
             }
             query.bind(id).execute(&mut **tx).await.map_err(|e| {
-                conflict_on_unique(e, || "a workspace with that name already exists".to_string())
+                conflict_on_unique(e, || {
+                    "a workspace with that name already exists".to_string()
+                })
             })?;
         }
         let new_build = match change.new_build {
@@ -313,7 +319,11 @@ impl Store {
         Ok(state)
     }
 
-    pub(crate) async fn rederive_template_workspaces(&self, tx: &mut Tx, template_id: &str) -> Result<()> {
+    pub(crate) async fn rederive_template_workspaces(
+        &self,
+        tx: &mut Tx,
+        template_id: &str,
+    ) -> Result<()> {
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT id FROM workspaces WHERE template_id = $1 AND deleted = 0")
                 .bind(template_id)
@@ -327,10 +337,13 @@ impl Store {
 
     /// A workspace that is not deleted.
     pub async fn workspace(&self, id: &str) -> Result<Option<WorkspaceState>> {
-        let row = sqlx::query(&format!("{} WHERE w.id = $1 AND w.deleted = 0", state_select()))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(&format!(
+            "{} WHERE w.id = $1 AND w.deleted = 0",
+            state_select()
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref().map(state_from_row).transpose()
     }
 

@@ -23,7 +23,11 @@ impl Policy for DeadlinePolicy {
             next_due_at: state.build.deadline,
         }
     }
-    fn start_deadlines(&self, state: &WorkspaceState, now: Timestamp) -> (Option<Timestamp>, Option<Timestamp>) {
+    fn start_deadlines(
+        &self,
+        state: &WorkspaceState,
+        now: Timestamp,
+    ) -> (Option<Timestamp>, Option<Timestamp>) {
         (state.workspace.ttl.map(|ttl| now + ttl), None)
     }
 }
@@ -96,9 +100,17 @@ fn version(user: &User, presets: Vec<NewPreset>) -> NewTemplateVersion {
 
 /// An owner, a template and a workspace with one pending start build.
 async fn fixture(store: &Store, ttl: Option<SignedDuration>) -> (User, Template, WorkspaceState) {
-    let owner = store.create_first_user(new_user("alice"), t(NOW)).await.expect("user");
+    let owner = store
+        .create_first_user(new_user("alice"), t(NOW))
+        .await
+        .expect("user");
     let (template, v) = store
-        .create_template("demo", &TemplatePolicy::default(), version(&owner, vec![]), t(NOW))
+        .create_template(
+            "demo",
+            &TemplatePolicy::default(),
+            version(&owner, vec![]),
+            t(NOW),
+        )
         .await
         .expect("template");
     let ws = store
@@ -160,7 +172,11 @@ async fn tokens_are_found_by_hash_until_expiry(store: &Store) {
         .unwrap();
     let found = store.user_by_token_hash("abc123", t(NOW)).await.unwrap();
     assert_eq!(found.map(|u| u.id), Some(user.id));
-    assert!(store.user_by_token_hash("abc124", t(NOW)).await.unwrap().is_none());
+    assert!(store
+        .user_by_token_hash("abc124", t(NOW))
+        .await
+        .unwrap()
+        .is_none());
     let expired = store
         .user_by_token_hash("abc123", t("2027-01-05T08:00:00Z"))
         .await
@@ -173,11 +189,18 @@ async fn system_user_is_created_once(store: &Store) {
     let b = store.ensure_system_user("prebuilds", t(NOW)).await.unwrap();
     assert_eq!(a.id, b.id);
     assert!(a.is_system);
-    assert_eq!(store.user_count().await.unwrap(), 0, "system users are not counted");
+    assert_eq!(
+        store.user_count().await.unwrap(),
+        0,
+        "system users are not counted"
+    );
 }
 
 async fn templates_versions_and_presets(store: &Store) {
-    let owner = store.create_first_user(new_user("alice"), t(NOW)).await.unwrap();
+    let owner = store
+        .create_first_user(new_user("alice"), t(NOW))
+        .await
+        .unwrap();
     let preset = NewPreset {
         name: "eu-small".into(),
         parameters: BTreeMap::from([("region".into(), "eu".into())]),
@@ -185,29 +208,64 @@ async fn templates_versions_and_presets(store: &Store) {
         expiration: Some(SignedDuration::from_hours(24)),
         scheduling: Some(PresetScheduling {
             timezone: "Europe/Berlin".into(),
-            schedule: vec![PresetSchedule { cron: "* 8-18 * * 1-5".into(), instances: 3 }],
+            schedule: vec![PresetSchedule {
+                cron: "* 8-18 * * 1-5".into(),
+                instances: 3,
+            }],
         }),
     };
     let (template, v1) = store
-        .create_template("demo", &TemplatePolicy::default(), version(&owner, vec![preset.clone()]), t(NOW))
+        .create_template(
+            "demo",
+            &TemplatePolicy::default(),
+            version(&owner, vec![preset.clone()]),
+            t(NOW),
+        )
         .await
         .unwrap();
     assert_eq!(template.active_version_id, v1.id);
     let dup = store
-        .create_template("demo", &TemplatePolicy::default(), version(&owner, vec![]), t(NOW))
+        .create_template(
+            "demo",
+            &TemplatePolicy::default(),
+            version(&owner, vec![]),
+            t(NOW),
+        )
         .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
 
     let v2 = store
-        .create_template_version(&template.id, version(&owner, vec![]), t("2027-01-04T09:00:00Z"))
+        .create_template_version(
+            &template.id,
+            version(&owner, vec![]),
+            t("2027-01-04T09:00:00Z"),
+        )
         .await
         .unwrap();
     let template = store.template_by_name("demo").await.unwrap().unwrap();
-    assert_eq!(template.active_version_id, v2.id, "a new version becomes active");
+    assert_eq!(
+        template.active_version_id, v2.id,
+        "a new version becomes active"
+    );
     let versions = store.template_versions(&template.id).await.unwrap();
-    assert_eq!(versions.iter().map(|v| &v.id).collect::<Vec<_>>(), vec![&v1.id, &v2.id]);
-    assert_eq!(store.template_version_bundle(&v1.id).await.unwrap(), vec![1, 2, 3]);
-    assert_eq!(store.template_version(&v2.id).await.unwrap().unwrap().connect.as_deref(), Some("ssh dev"));
+    assert_eq!(
+        versions.iter().map(|v| &v.id).collect::<Vec<_>>(),
+        vec![&v1.id, &v2.id]
+    );
+    assert_eq!(
+        store.template_version_bundle(&v1.id).await.unwrap(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(
+        store
+            .template_version(&v2.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .connect
+            .as_deref(),
+        Some("ssh dev")
+    );
 
     let presets = store.presets(&v1.id).await.unwrap();
     assert_eq!(presets.len(), 1);
@@ -222,9 +280,17 @@ async fn templates_versions_and_presets(store: &Store) {
 }
 
 async fn template_policy_round_trips(store: &Store) {
-    let owner = store.create_first_user(new_user("alice"), t(NOW)).await.unwrap();
+    let owner = store
+        .create_first_user(new_user("alice"), t(NOW))
+        .await
+        .unwrap();
     let (template, _) = store
-        .create_template("demo", &TemplatePolicy::default(), version(&owner, vec![]), t(NOW))
+        .create_template(
+            "demo",
+            &TemplatePolicy::default(),
+            version(&owner, vec![]),
+            t(NOW),
+        )
         .await
         .unwrap();
     assert_eq!(template.policy, TemplatePolicy::default());
@@ -240,11 +306,17 @@ async fn template_policy_round_trips(store: &Store) {
         time_til_dormant: SignedDuration::from_hours(24 * 30),
         time_til_dormant_autodelete: SignedDuration::from_hours(24 * 7),
     };
-    let updated = store.update_template_policy(&template.id, &policy).await.unwrap();
+    let updated = store
+        .update_template_policy(&template.id, &policy)
+        .await
+        .unwrap();
     assert_eq!(updated.policy, policy);
     assert_eq!(store.templates().await.unwrap()[0].policy, policy);
     let missing = store.update_template_policy("nope", &policy).await;
-    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
 }
 
 async fn workspace_names_are_unique_per_owner_until_deleted(store: &Store) {
@@ -266,7 +338,11 @@ async fn workspace_names_are_unique_per_owner_until_deleted(store: &Store) {
         prebuild_preset_id: None,
     };
     let dup = store
-        .create_workspace(again.clone(), start_build(&owner, &template.active_version_id), t(NOW))
+        .create_workspace(
+            again.clone(),
+            start_build(&owner, &template.active_version_id),
+            t(NOW),
+        )
         .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
 
@@ -275,7 +351,10 @@ async fn workspace_names_are_unique_per_owner_until_deleted(store: &Store) {
     let applied = store
         .update_workspace(&ws.workspace.id, LockMode::Wait, t(NOW), |s| {
             Ok::<_, ()>(WorkspaceChange {
-                new_build: Some(NewBuild { transition: Transition::Delete, ..start_build(&owner, &s.build.template_version_id) }),
+                new_build: Some(NewBuild {
+                    transition: Transition::Delete,
+                    ..start_build(&owner, &s.build.template_version_id)
+                }),
                 ..Default::default()
             })
         })
@@ -284,15 +363,25 @@ async fn workspace_names_are_unique_per_owner_until_deleted(store: &Store) {
         .unwrap();
     assert_eq!(applied.new_build.as_ref().unwrap().build_number, 2);
     run_job(store, &ws.workspace.id, true).await;
-    assert!(store.workspace(&ws.workspace.id).await.unwrap().is_none(), "deleted workspaces are gone");
+    assert!(
+        store.workspace(&ws.workspace.id).await.unwrap().is_none(),
+        "deleted workspaces are gone"
+    );
     store
-        .create_workspace(again.clone(), start_build(&owner, &template.active_version_id), t(NOW))
+        .create_workspace(
+            again.clone(),
+            start_build(&owner, &template.active_version_id),
+            t(NOW),
+        )
         .await
         .expect("the name is free again after deletion");
 
     // Another owner may use the same name.
     let bob = store.create_user(new_user("bob"), t(NOW)).await.unwrap();
-    let bobs = NewWorkspace { owner_id: bob.id.clone(), ..again.clone() };
+    let bobs = NewWorkspace {
+        owner_id: bob.id.clone(),
+        ..again.clone()
+    };
     store
         .create_workspace(bobs, start_build(&bob, &template.active_version_id), t(NOW))
         .await
@@ -303,13 +392,21 @@ async fn workspace_names_are_unique_per_owner_until_deleted(store: &Store) {
 
 /// Acquires the workspace's pending job and completes it.
 async fn run_job(store: &Store, workspace_id: &str, success: bool) -> WorkspaceState {
-    let job = store.acquire_job("worker-1", t(NOW)).await.unwrap().expect("a pending job");
+    let job = store
+        .acquire_job("worker-1", t(NOW))
+        .await
+        .unwrap()
+        .expect("a pending job");
     assert_eq!(job.build.workspace_id, workspace_id);
     store
         .complete_job(
             &job.build.id,
             Some("worker-1"),
-            JobResult { success, error: (!success).then(|| "boom".into()), outputs: BTreeMap::new() },
+            JobResult {
+                success,
+                error: (!success).then(|| "boom".into()),
+                outputs: BTreeMap::new(),
+            },
             t(NOW),
         )
         .await
@@ -342,12 +439,24 @@ async fn update_workspace_applies_or_rejects_atomically(store: &Store) {
         .unwrap()
         .unwrap();
     let w = &applied.state.workspace;
-    assert_eq!(w.autostart_schedule.as_deref(), Some("CRON_TZ=UTC 30 9 * * 1-5"));
+    assert_eq!(
+        w.autostart_schedule.as_deref(),
+        Some("CRON_TZ=UTC 30 9 * * 1-5")
+    );
+    assert_eq!(
+        w.autostart_set_at,
+        Some(t(NOW)),
+        "when the schedule was set is recorded"
+    );
     assert_eq!(w.ttl, Some(SignedDuration::from_hours(8)));
     assert_eq!(w.last_used_at, t("2027-01-04T09:00:00Z"));
     assert_eq!(w.dormant_at, Some(t("2027-01-04T10:00:00Z")));
     assert_eq!(w.deleting_at, Some(t("2027-01-11T10:00:00Z")));
-    assert_eq!(store.workspace(&id).await.unwrap().unwrap().workspace, *w, "persisted");
+    assert_eq!(
+        store.workspace(&id).await.unwrap().unwrap().workspace,
+        *w,
+        "persisted"
+    );
 
     let cleared = store
         .update_workspace(&id, LockMode::Wait, t(NOW), |_| {
@@ -367,9 +476,14 @@ async fn update_workspace_applies_or_rejects_atomically(store: &Store) {
     assert_eq!(cleared.state.workspace.dormant_at, None);
 
     let missing = store
-        .update_workspace("nope", LockMode::Wait, t(NOW), |_| Ok::<_, ()>(WorkspaceChange::default()))
+        .update_workspace("nope", LockMode::Wait, t(NOW), |_| {
+            Ok::<_, ()>(WorkspaceChange::default())
+        })
         .await;
-    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
 }
 
 async fn build_numbers_never_repeat_under_concurrency(store: &Store) {
@@ -388,7 +502,10 @@ async fn build_numbers_never_repeat_under_concurrency(store: &Store) {
                         return Err("busy");
                     }
                     Ok(WorkspaceChange {
-                        new_build: Some(NewBuild { transition: Transition::Stop, ..start_build(&owner, &s.build.template_version_id) }),
+                        new_build: Some(NewBuild {
+                            transition: Transition::Stop,
+                            ..start_build(&owner, &s.build.template_version_id)
+                        }),
                         ..Default::default()
                     })
                 })
@@ -402,7 +519,13 @@ async fn build_numbers_never_repeat_under_concurrency(store: &Store) {
         }
     }
     assert_eq!(created, 1, "exactly one concurrent caller inserts a build");
-    let numbers: Vec<i64> = store.builds(&ws.workspace.id).await.unwrap().iter().map(|b| b.build_number).collect();
+    let numbers: Vec<i64> = store
+        .builds(&ws.workspace.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.build_number)
+        .collect();
     assert_eq!(numbers, vec![2, 1]);
 }
 
@@ -430,7 +553,11 @@ async fn jobs_are_acquired_once(store: &Store) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
-            while let Some(job) = store.acquire_job(&format!("w{worker}"), t(NOW)).await.unwrap() {
+            while let Some(job) = store
+                .acquire_job(&format!("w{worker}"), t(NOW))
+                .await
+                .unwrap()
+            {
                 got.push(job.build.id);
             }
             got
@@ -443,27 +570,68 @@ async fn jobs_are_acquired_once(store: &Store) {
     let total = all.len();
     all.sort();
     all.dedup();
-    assert_eq!((total, all.len()), (10, 10), "ten jobs, each handed out exactly once");
+    assert_eq!(
+        (total, all.len()),
+        (10, 10),
+        "ten jobs, each handed out exactly once"
+    );
     let counts = store.job_counts().await.unwrap();
     assert_eq!(counts.get(&JobStatus::Running), Some(&10));
 }
 
 async fn job_completion_sets_deadline_and_due_time(store: &Store) {
     let (_, _, ws) = fixture(store, Some(SignedDuration::from_hours(8))).await;
-    assert_eq!(ws.build.deadline, None, "a build is inserted with no deadline");
-    let job = store.acquire_job("worker-1", t(NOW)).await.unwrap().unwrap();
-    assert_eq!(store.workspace(&ws.workspace.id).await.unwrap().unwrap().status(), WorkspaceStatus::Starting);
-    assert!(store.heartbeat_job(&job.build.id, "worker-1", t(NOW)).await.unwrap());
-    assert!(!store.heartbeat_job(&job.build.id, "worker-2", t(NOW)).await.unwrap(), "not worker-2's job");
+    assert_eq!(
+        ws.build.deadline, None,
+        "a build is inserted with no deadline"
+    );
+    let job = store
+        .acquire_job("worker-1", t(NOW))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .workspace(&ws.workspace.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status(),
+        WorkspaceStatus::Starting
+    );
+    assert!(store
+        .heartbeat_job(&job.build.id, "worker-1", t(NOW))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .heartbeat_job(&job.build.id, "worker-2", t(NOW))
+            .await
+            .unwrap(),
+        "not worker-2's job"
+    );
     let wrong = store
-        .complete_job(&job.build.id, Some("worker-2"), JobResult { success: true, error: None, outputs: BTreeMap::new() }, t(NOW))
+        .complete_job(
+            &job.build.id,
+            Some("worker-2"),
+            JobResult {
+                success: true,
+                error: None,
+                outputs: BTreeMap::new(),
+            },
+            t(NOW),
+        )
         .await;
     assert!(matches!(wrong, Err(StoreError::Conflict(_))), "{wrong:?}");
     let done = store
         .complete_job(
             &job.build.id,
             Some("worker-1"),
-            JobResult { success: true, error: None, outputs: BTreeMap::from([("pid".into(), "42".into())]) },
+            JobResult {
+                success: true,
+                error: None,
+                outputs: BTreeMap::from([("pid".into(), "42".into())]),
+            },
             t("2027-01-04T08:01:00Z"),
         )
         .await
@@ -474,40 +642,90 @@ async fn job_completion_sets_deadline_and_due_time(store: &Store) {
     assert_eq!(done.build.job.completed_at, Some(t("2027-01-04T08:01:00Z")));
     assert_eq!(done.workspace.next_due_at, Some(t("2027-01-04T16:01:00Z")));
 
-    assert!(store.due_workspace_ids(t("2027-01-04T16:00:59Z"), 100).await.unwrap().is_empty());
+    assert!(store
+        .due_workspace_ids(t("2027-01-04T16:00:59Z"), 100)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
-        store.due_workspace_ids(t("2027-01-04T16:01:00Z"), 100).await.unwrap(),
+        store
+            .due_workspace_ids(t("2027-01-04T16:01:00Z"), 100)
+            .await
+            .unwrap(),
         vec![ws.workspace.id.clone()]
     );
-    assert_eq!(store.earliest_due_at().await.unwrap(), Some(t("2027-01-04T16:01:00Z")));
-    let latest = store.latest_successful_build(&ws.workspace.id).await.unwrap().unwrap();
+    assert_eq!(
+        store.earliest_due_at().await.unwrap(),
+        Some(t("2027-01-04T16:01:00Z"))
+    );
+    let latest = store
+        .latest_successful_build(&ws.workspace.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(latest.id, job.build.id);
 }
 
 async fn stale_jobs_are_failed(store: &Store) {
     let (_, _, ws) = fixture(store, None).await;
-    let job = store.acquire_job("worker-1", t(NOW)).await.unwrap().unwrap();
+    let job = store
+        .acquire_job("worker-1", t(NOW))
+        .await
+        .unwrap()
+        .unwrap();
     let timeout = SignedDuration::from_secs(90);
-    let none = store.fail_stale_jobs(t("2027-01-04T08:01:30Z"), timeout).await.unwrap();
-    assert!(none.is_empty(), "exactly at the timeout the job is still alive");
-    let failed = store.fail_stale_jobs(t("2027-01-04T08:01:31Z"), timeout).await.unwrap();
+    let none = store
+        .fail_stale_jobs(t("2027-01-04T08:01:30Z"), timeout)
+        .await
+        .unwrap();
+    assert!(
+        none.is_empty(),
+        "exactly at the timeout the job is still alive"
+    );
+    let failed = store
+        .fail_stale_jobs(t("2027-01-04T08:01:31Z"), timeout)
+        .await
+        .unwrap();
     assert_eq!(failed, vec![job.build.id.clone()]);
     let state = store.workspace(&ws.workspace.id).await.unwrap().unwrap();
     assert_eq!(state.status(), WorkspaceStatus::Failed);
-    assert!(state.build.job.error.as_deref().unwrap_or("").contains("heartbeats"));
+    assert!(state
+        .build
+        .job
+        .error
+        .as_deref()
+        .unwrap_or("")
+        .contains("heartbeats"));
     let logs = store.build_logs(&job.build.id, 0, 100).await.unwrap();
-    assert!(logs.iter().any(|l| l.stream == "system" && l.output.contains("heartbeats")));
-    assert!(!store.heartbeat_job(&job.build.id, "worker-1", t(NOW)).await.unwrap(), "the daemon learns it lost the job");
+    assert!(logs
+        .iter()
+        .any(|l| l.stream == "system" && l.output.contains("heartbeats")));
+    assert!(
+        !store
+            .heartbeat_job(&job.build.id, "worker-1", t(NOW))
+            .await
+            .unwrap(),
+        "the daemon learns it lost the job"
+    );
 }
 
 async fn logs_come_back_in_order(store: &Store) {
     let (_, _, ws) = fixture(store, None).await;
     for i in 0..5 {
-        store.append_log(&ws.build.id, "stdout", &format!("line {i}"), t(NOW)).await.unwrap();
+        store
+            .append_log(&ws.build.id, "stdout", &format!("line {i}"), t(NOW))
+            .await
+            .unwrap();
     }
     let all = store.build_logs(&ws.build.id, 0, 100).await.unwrap();
-    assert_eq!(all.iter().map(|l| l.output.as_str()).collect::<Vec<_>>(), ["line 0", "line 1", "line 2", "line 3", "line 4"]);
-    let after = store.build_logs(&ws.build.id, all[2].id, 100).await.unwrap();
+    assert_eq!(
+        all.iter().map(|l| l.output.as_str()).collect::<Vec<_>>(),
+        ["line 0", "line 1", "line 2", "line 3", "line 4"]
+    );
+    let after = store
+        .build_logs(&ws.build.id, all[2].id, 100)
+        .await
+        .unwrap();
     assert_eq!(after.len(), 2);
     assert_eq!(store.build_logs(&ws.build.id, 0, 2).await.unwrap().len(), 2);
 }
@@ -515,8 +733,14 @@ async fn logs_come_back_in_order(store: &Store) {
 async fn settings_round_trip(store: &Store) {
     assert_eq!(store.setting("prebuilds.paused").await.unwrap(), None);
     store.set_setting("prebuilds.paused", "true").await.unwrap();
-    store.set_setting("prebuilds.paused", "false").await.unwrap();
-    assert_eq!(store.setting("prebuilds.paused").await.unwrap().as_deref(), Some("false"));
+    store
+        .set_setting("prebuilds.paused", "false")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.setting("prebuilds.paused").await.unwrap().as_deref(),
+        Some("false")
+    );
 }
 
 #[tokio::test]
@@ -527,7 +751,10 @@ async fn sqlite_reopens_without_losing_data_and_refuses_newer_schemas() {
     let path = dir.join("db.sqlite");
     {
         let store = Store::open_sqlite(&path, Arc::new(NoPolicy)).await.unwrap();
-        store.create_first_user(new_user("admin"), t(NOW)).await.unwrap();
+        store
+            .create_first_user(new_user("admin"), t(NOW))
+            .await
+            .unwrap();
     }
     let store = Store::open_sqlite(&path, Arc::new(NoPolicy)).await.unwrap();
     assert!(store.user_by_username("admin").await.unwrap().is_some());
@@ -675,7 +902,10 @@ async fn policy_changes_move_deletion_of_dormant_workspaces(store: &Store) {
 /// A template whose version has one preset `eu` with a pool, and the
 /// system user that owns prebuilds.
 async fn pool_fixture(store: &Store) -> (User, Template, Preset) {
-    let owner = store.create_first_user(new_user("alice"), t(NOW)).await.unwrap();
+    let owner = store
+        .create_first_user(new_user("alice"), t(NOW))
+        .await
+        .unwrap();
     let system = store.ensure_system_user("prebuilds", t(NOW)).await.unwrap();
     let preset = NewPreset {
         name: "eu".into(),
@@ -685,7 +915,12 @@ async fn pool_fixture(store: &Store) -> (User, Template, Preset) {
         scheduling: None,
     };
     let (template, v) = store
-        .create_template("pool", &TemplatePolicy::default(), version(&owner, vec![preset]), t(NOW))
+        .create_template(
+            "pool",
+            &TemplatePolicy::default(),
+            version(&owner, vec![preset]),
+            t(NOW),
+        )
         .await
         .unwrap();
     let preset = store.presets(&v.id).await.unwrap().remove(0);
@@ -713,7 +948,11 @@ async fn run_all_jobs(store: &Store, success: bool) {
             .complete_job(
                 &job.build.id,
                 Some("worker-1"),
-                JobResult { success, error: None, outputs: BTreeMap::new() },
+                JobResult {
+                    success,
+                    error: None,
+                    outputs: BTreeMap::new(),
+                },
                 t(NOW),
             )
             .await
@@ -738,7 +977,10 @@ async fn prebuild_pools_are_created_read_and_deleted(store: &Store) {
         let name = &ws.workspace.name;
         assert!(name.starts_with("prebuild-") && name.len() == 17, "{name}");
         assert_eq!(ws.workspace.owner_id, system.id);
-        assert_eq!(ws.workspace.prebuild_preset_id.as_deref(), Some(preset.id.as_str()));
+        assert_eq!(
+            ws.workspace.prebuild_preset_id.as_deref(),
+            Some(preset.id.as_str())
+        );
         assert_eq!(ws.build.reason, BuildReason::Prebuild);
     }
     let snapshot = store.prebuild_snapshot(3).await.unwrap();
@@ -747,12 +989,28 @@ async fn prebuild_pools_are_created_read_and_deleted(store: &Store) {
     let rows = &snapshot.prebuilds[&preset.id];
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r.status() == WorkspaceStatus::Pending));
-    assert!(snapshot.history.is_empty(), "unfinished builds are no history");
+    assert!(
+        snapshot.history.is_empty(),
+        "unfinished builds are no history"
+    );
 
     // One fails, one succeeds: history, newest first.
-    let job = store.acquire_job("worker-1", t(NOW)).await.unwrap().unwrap();
+    let job = store
+        .acquire_job("worker-1", t(NOW))
+        .await
+        .unwrap()
+        .unwrap();
     store
-        .complete_job(&job.build.id, Some("worker-1"), JobResult { success: false, error: None, outputs: BTreeMap::new() }, t(NOW))
+        .complete_job(
+            &job.build.id,
+            Some("worker-1"),
+            JobResult {
+                success: false,
+                error: None,
+                outputs: BTreeMap::new(),
+            },
+            t(NOW),
+        )
         .await
         .unwrap();
     run_all_jobs(store, true).await;
@@ -780,10 +1038,17 @@ async fn prebuild_pools_are_created_read_and_deleted(store: &Store) {
         .unwrap();
     assert_eq!(applied.deleted, running);
     let ws = store.workspace(&running[0]).await.unwrap().unwrap();
-    assert_eq!((ws.build.transition, ws.build.reason), (Transition::Delete, BuildReason::Prebuild));
+    assert_eq!(
+        (ws.build.transition, ws.build.reason),
+        (Transition::Delete, BuildReason::Prebuild)
+    );
     run_all_jobs(store, true).await;
     let snapshot = store.prebuild_snapshot(3).await.unwrap();
-    assert_eq!(snapshot.prebuilds[&preset.id].len(), 1, "the failed one stays");
+    assert_eq!(
+        snapshot.prebuilds[&preset.id].len(),
+        1,
+        "the failed one stays"
+    );
     let totals = store.prebuild_totals().await.unwrap();
     assert_eq!(
         totals,
@@ -809,7 +1074,11 @@ async fn prebuild_pool_changes_are_serialised_per_preset(store: &Store) {
         tasks.push(tokio::spawn(async move {
             store
                 .reconcile_pool(&preset_id, 3, t(NOW), |pool| PoolChange {
-                    create: if pool.prebuilds.is_empty() { vec![new] } else { Vec::new() },
+                    create: if pool.prebuilds.is_empty() {
+                        vec![new]
+                    } else {
+                        Vec::new()
+                    },
                     ..PoolChange::default()
                 })
                 .await
@@ -838,18 +1107,25 @@ async fn prebuild_claims_are_exclusive(store: &Store) {
     run_all_jobs(store, true).await;
     let mut users = Vec::new();
     for i in 0..10 {
-        users.push(store.create_user(new_user(&format!("user{i}")), t(NOW)).await.unwrap());
+        users.push(
+            store
+                .create_user(new_user(&format!("user{i}")), t(NOW))
+                .await
+                .unwrap(),
+        );
     }
     let mut tasks = Vec::new();
     for user in users {
         let (store, preset) = (store.clone(), preset.clone());
         tasks.push(tokio::spawn(async move {
             store
-                .claim_prebuild(&preset.id, &preset.parameters, None, t(NOW), |_| WorkspaceChange {
-                    owner_id: Some(user.id.clone()),
-                    name: Some("dev".into()),
-                    prebuild_preset_id: Some(None),
-                    ..WorkspaceChange::default()
+                .claim_prebuild(&preset.id, &preset.parameters, None, t(NOW), |_| {
+                    WorkspaceChange {
+                        owner_id: Some(user.id.clone()),
+                        name: Some("dev".into()),
+                        prebuild_preset_id: Some(None),
+                        ..WorkspaceChange::default()
+                    }
                 })
                 .await
                 .unwrap()
@@ -866,7 +1142,11 @@ async fn prebuild_claims_are_exclusive(store: &Store) {
     // Other parameters than the prebuilds' match nothing.
     let other = BTreeMap::from([("region".to_string(), "us".to_string())]);
     let refuse = |_: &WorkspaceState| -> WorkspaceChange { unreachable!("nothing to claim") };
-    assert!(store.claim_prebuild(&preset.id, &other, None, t(NOW), refuse).await.unwrap().is_none());
+    assert!(store
+        .claim_prebuild(&preset.id, &other, None, t(NOW), refuse)
+        .await
+        .unwrap()
+        .is_none());
     store
         .reconcile_pool(&preset.id, 3, t(NOW), |_| PoolChange {
             create: vec![prebuild(&system, &template, &preset)],
@@ -877,10 +1157,16 @@ async fn prebuild_claims_are_exclusive(store: &Store) {
     run_all_jobs(store, true).await;
     // One built before the cut-off (expired) is not handed out.
     let later = t("2027-01-04T09:00:00Z");
-    assert!(store.claim_prebuild(&preset.id, &preset.parameters, Some(later), later, refuse).await.unwrap().is_none());
+    assert!(store
+        .claim_prebuild(&preset.id, &preset.parameters, Some(later), later, refuse)
+        .await
+        .unwrap()
+        .is_none());
     // A change that would leave the workspace in its pool is refused.
     let kept = store
-        .claim_prebuild(&preset.id, &preset.parameters, None, t(NOW), |_| WorkspaceChange::default())
+        .claim_prebuild(&preset.id, &preset.parameters, None, t(NOW), |_| {
+            WorkspaceChange::default()
+        })
         .await;
     assert!(matches!(kept, Err(StoreError::Conflict(_))), "{kept:?}");
     assert_eq!(store.prebuild_totals().await.unwrap()[0].claimed, 4);
