@@ -213,10 +213,16 @@ fn reconcile(c: &mut Criterion, rt: &Runtime) {
         // Where a steady iteration's time goes: the bulk reads it plans
         // from, and the all-time totals it reports as metrics.
         group.bench_function(BenchmarkId::new("snapshot", &name), |b| {
-            b.iter(|| rt.block_on(pools.store().prebuild_snapshot(3)).expect("snapshot"))
+            b.iter(|| {
+                rt.block_on(pools.store().prebuild_snapshot(3))
+                    .expect("snapshot")
+            })
         });
         group.bench_function(BenchmarkId::new("totals", &name), |b| {
-            b.iter(|| rt.block_on(pools.store().prebuild_totals()).expect("totals"))
+            b.iter(|| {
+                rt.block_on(pools.store().prebuild_totals())
+                    .expect("totals")
+            })
         });
         group.bench_function(BenchmarkId::new("refill_100", &name), |b| {
             b.iter_custom(|iters| {

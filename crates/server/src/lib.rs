@@ -140,8 +140,11 @@ pub async fn start(
     let reconciler = Reconciler::new(store.clone(), system_user.id.clone())
         .with_parameters(Arc::new(prebuild_claim::ManifestParameters));
     let (pool_tick_tx, pool_tick_rx) = mpsc::channel(1);
+    let rearm_prebuilds = Arc::new(Notify::new());
     // Under the dev clock pools change only when the clock is moved.
-    let refill = dev_clock.is_none().then(|| pool_tick_tx.clone());
+    let refill = dev_clock
+        .is_none()
+        .then(|| (pool_tick_tx.clone(), rearm_prebuilds.clone()));
     let jobs = Arc::new(JobEvents::new());
     let rearm_executor = Arc::new(Notify::new());
     let prometheus = install_metrics_recorder();
@@ -215,7 +218,7 @@ pub async fn start(
                 clock.clone(),
                 Arc::new(due),
                 config.prebuilds_reconcile_interval,
-                Arc::new(Notify::new()),
+                rearm_prebuilds,
                 pool_tick_tx,
                 cancel.child_token(),
             ));

@@ -3,13 +3,14 @@
 //! a preset, and the pools' status for `GET /prebuilds`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use dayshift_lifecycle::prebuilds::{self, Claim, PresetParameters, PresetState, Reconciler};
 use dayshift_provisioner::Manifest;
 use dayshift_schedule::{SignedDuration, Timestamp};
 use dayshift_sdk as sdk;
 use dayshift_store::{Preset, Template, TemplateVersion, WorkspaceState};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use crate::auth::CurrentUser;
 use crate::error::ApiResult;
@@ -42,21 +43,29 @@ impl PresetParameters for ManifestParameters {
 #[derive(Clone)]
 pub struct Prebuilds {
     pub reconciler: Reconciler,
-    /// The reconciler's tick channel, to refill a pool right after a
-    /// claim took from it. `None` under the dev clock, where reconciles
-    /// run only when the clock is moved (or polled).
-    refill: Option<mpsc::Sender<Timestamp>>,
+    /// The reconciler's tick channel and its driver's re-arm, to refill a
+    /// pool right after a claim took from it and to look at new presets'
+    /// schedules. `None` under the dev clock, where reconciles run only
+    /// when the clock is moved (or polled).
+    refill: Option<(mpsc::Sender<Timestamp>, Arc<Notify>)>,
 }
 
 impl Prebuilds {
-    pub fn new(reconciler: Reconciler, refill: Option<mpsc::Sender<Timestamp>>) -> Self {
+    pub fn new(
+        reconciler: Reconciler,
+        refill: Option<(mpsc::Sender<Timestamp>, Arc<Notify>)>,
+    ) -> Self {
         Prebuilds { reconciler, refill }
     }
 
-    fn refill(&self, now: Timestamp) {
-        if let Some(ticks) = &self.refill {
+    /// Has the reconciler run now (after a claim, or a push that changed
+    /// which presets have pools).
+    pub fn refill(&self, now: Timestamp) {
+        if let Some((ticks, rearm)) = &self.refill {
             // A full channel already holds a tick that will do the same.
             let _ = ticks.try_send(now);
+            // The pools' next changes may have moved: the driver looks again.
+            rearm.notify_one();
         }
     }
 }

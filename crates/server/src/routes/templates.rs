@@ -165,6 +165,8 @@ pub async fn create(
         )
         .await?;
     tracing::info!(template = %template.name, version = %version.id, "template created");
+    // Its presets' pools (and the old version's) change now, not a poll later.
+    state.prebuilds.refill(state.clock.now());
     Ok((
         StatusCode::CREATED,
         axum::Json(convert::template(&template)),
@@ -269,6 +271,8 @@ pub async fn create_version(
         .await?;
     let template = find_template(&state, &template.id).await?;
     tracing::info!(template = %template.name, version = %version.id, "template version pushed");
+    // Its presets' pools (and the old version's) change now, not a poll later.
+    state.prebuilds.refill(state.clock.now());
     Ok((
         StatusCode::CREATED,
         axum::Json(version_view(&state, &template, &version).await?),
