@@ -301,27 +301,8 @@ impl Reconciler {
         paused: bool,
     ) -> (PresetState, Plan) {
         let preset = &pool.preset;
-        let (schedule, error) = match PoolSchedule::from_preset(preset) {
-            Ok(schedule) => (schedule, None),
-            // Refused at push, so only damaged data gets here: keep the
-            // default count rather than stopping the pool.
-            Err(e) => (
-                PoolSchedule::fixed(preset.prebuild_instances),
-                Some(format!("preset {:?}: {e}", preset.name)),
-            ),
-        };
-        let planned = plan(
-            &PoolInput {
-                active: pool.active,
-                desired: schedule.desired(now),
-                expiration: preset.expiration,
-                prebuilds,
-                history,
-                now,
-                paused,
-            },
-            &self.rules,
-        );
+        let (schedule, error) = pool_schedule(preset);
+        let planned = self.plan_pool(pool, &schedule, prebuilds, history, now, paused);
         let active = pool.active;
         let state = PresetState {
             template_id: pool.template.id.clone(),
@@ -346,21 +327,37 @@ impl Reconciler {
         (state, planned)
     }
 
+    fn plan_pool(
+        &self,
+        pool: &PoolPreset,
+        schedule: &PoolSchedule,
+        prebuilds: &[PrebuildRow],
+        history: &[PrebuildOutcome],
+        now: Timestamp,
+        paused: bool,
+    ) -> Plan {
+        plan(
+            &PoolInput {
+                active: pool.active,
+                desired: schedule.desired(now),
+                expiration: pool.preset.expiration,
+                prebuilds,
+                history,
+                now,
+                paused,
+            },
+            &self.rules,
+        )
+    }
+
     /// Takes the preset's lock, re-plans the pool under it and acts.
     async fn act(&self, pool: &PoolPreset, mut state: PresetState, now: Timestamp) -> PresetState {
         match self.act_locked(pool, &mut state, now).await {
             Ok(()) => {}
             // Another replica holds the preset's lock: it is doing this.
             Err(ActError::Store(StoreError::Busy(_))) => {}
-            Err(e) => {
-                tracing::warn!(
-                    template = %pool.template.name,
-                    preset = %pool.preset.name,
-                    error = %e,
-                    "prebuilds: cannot reconcile the pool"
-                );
-                state.error = Some(e.to_string());
-            }
+            // Logged by `warn_once`, not at every tick while it lasts.
+            Err(e) => state.error = Some(e.to_string()),
         }
         state
     }
@@ -393,25 +390,14 @@ impl Reconciler {
         } else {
             None
         };
-        let schedule = PoolSchedule::from_preset(preset)
-            .unwrap_or_else(|_| PoolSchedule::fixed(preset.prebuild_instances));
+        let (schedule, _) = pool_schedule(preset);
         let mut decided: Option<Plan> = None;
         let applied = self
             .store
             .reconcile_pool(&preset.id, self.rules.history_depth(), now, |view| {
-                let planned = plan(
-                    &PoolInput {
-                        active: pool.active,
-                        desired: schedule.desired(now),
-                        expiration: preset.expiration,
-                        prebuilds: &view.prebuilds,
-                        history: &view.history,
-                        now,
-                        // Only a pool of an unpaused iteration gets here.
-                        paused: false,
-                    },
-                    &self.rules,
-                );
+                // Only a pool of an unpaused iteration gets here.
+                let planned =
+                    self.plan_pool(pool, &schedule, &view.prebuilds, &view.history, now, false);
                 let change = self.change_for(pool, &planned, parameters.as_ref());
                 decided = Some(planned);
                 change
@@ -498,7 +484,7 @@ impl Reconciler {
 
     /// Conditions that need a human are logged once per preset and replica.
     fn warn_once(&self, state: &PresetState) {
-        let needs_human = state.active && (state.hard_limited || state.error.is_some());
+        let needs_human = (state.active && state.hard_limited) || state.error.is_some();
         let mut warned = self.memory.warned.lock().unwrap_or_else(|e| e.into_inner());
         if !needs_human {
             warned.remove(&state.preset_id);
@@ -507,7 +493,7 @@ impl Reconciler {
         if !warned.insert(state.preset_id.clone()) {
             return;
         }
-        if state.hard_limited {
+        if state.active && state.hard_limited {
             tracing::warn!(
                 template = %state.template_name,
                 preset = %state.preset_name,
@@ -587,6 +573,20 @@ impl Reconciler {
             }
             Err(e) => tracing::warn!(error = %e, "prebuilds: cannot read totals for metrics"),
         }
+    }
+}
+
+/// A preset's desired-count rule, and why it could not be read (then the
+/// default count applies).
+fn pool_schedule(preset: &Preset) -> (PoolSchedule, Option<String>) {
+    match PoolSchedule::from_preset(preset) {
+        Ok(schedule) => (schedule, None),
+        // Refused at push, so only damaged data gets here: keep the
+        // default count rather than stopping the pool.
+        Err(e) => (
+            PoolSchedule::fixed(preset.prebuild_instances),
+            Some(format!("preset {:?}: {e}", preset.name)),
+        ),
     }
 }
 
