@@ -32,6 +32,11 @@ const MAX_SEGMENTS: usize = 256;
 /// for one zone the answer is exact for any pattern.
 const OVERLAP_MONTHS: i64 = 400 * 12;
 
+/// More than any repeated span of wall time in the tz database since 2000
+/// (one or two hours almost everywhere), so the fold-aware overlap scan
+/// sees every wall minute whose instants can interleave.
+const FOLD_MARGIN_HOURS: i64 = 26;
+
 const MINUTE: SignedDuration = SignedDuration::from_secs(60);
 
 impl Schedule {
@@ -241,11 +246,28 @@ impl Schedule {
         if self.contains(from) && other.contains(from) {
             return Some(from);
         }
-        let start = self.wall_of(from);
-        let mut w = start.step(Dir::Forward);
+        // Wall minutes and instants come in the same order except around a
+        // repeated hour, where a wall minute *before* `from`'s can have its
+        // second occurrence after `from`, and a later wall minute can come
+        // earlier than an earlier one's second occurrence. So the scan starts
+        // a margin before `from`'s wall time and, once it has a candidate,
+        // goes on for the same margin past the candidate's wall time, keeping
+        // the earliest instant at or after `from`.
+        let margin = SignedDuration::from_hours(FOLD_MARGIN_HOURS);
+        let start = self.wall_of(from.checked_sub(margin).unwrap_or(from));
+        let mut w = start;
+        let mut best: Option<(Timestamp, Wall)> = None;
         loop {
             let months = OVERLAP_MONTHS - start.months_until(w);
-            w = find(&both, w, true, Dir::Forward, months)?;
+            let Some(found) = find(&both, w, true, Dir::Forward, months) else {
+                return best.map(|(t, _)| t);
+            };
+            w = found;
+            if let Some((t, limit)) = best {
+                if w > limit {
+                    return Some(t);
+                }
+            }
             // The wall minute must exist (not in a gap) to be contained.
             let dt = w.to_datetime()?;
             let occurrences = match self.tz.to_ambiguous_timestamp(dt).offset() {
@@ -253,15 +275,17 @@ impl Schedule {
                 AmbiguousOffset::Fold { before, after } => [Some(before), Some(after)],
                 AmbiguousOffset::Gap { .. } => [None, None],
             };
-            // `from` may lie in the second pass of a repeated hour, after
-            // this wall's first occurrence.
-            let first_after = occurrences
+            let earliest = occurrences
                 .into_iter()
                 .flatten()
                 .filter_map(|offset| offset.to_timestamp(dt).ok())
-                .find(|t| *t >= from);
-            if first_after.is_some() {
-                return first_after;
+                .filter(|t| *t >= from)
+                .min();
+            if let Some(t) = earliest {
+                if best.is_none_or(|(b, _)| t < b) {
+                    let limit = self.wall_of(t.checked_add(margin).unwrap_or(t));
+                    best = Some((t, limit));
+                }
             }
             w = w.step(Dir::Forward);
         }

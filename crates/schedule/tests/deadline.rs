@@ -408,6 +408,30 @@ fn overlaps_exact_in_one_zone() {
 }
 
 #[test]
+fn overlaps_see_the_second_pass_of_a_repeated_hour() {
+    // America/Juneau falls back at 02:00 AKDT on 2027-11-07: 01:00-01:59
+    // happens twice (09:00Z and 10:00Z). From 01:59 AKDT (09:59Z), the next
+    // shared minute of these two is 01:00 AKST (10:00Z), a wall minute
+    // *before* the start's; a wall-ordered scan used to miss it.
+    let a = sched("CRON_TZ=America/Juneau */2 * * * *");
+    let b = sched("CRON_TZ=America/Juneau 0 1-6/3 * * *");
+    assert_eq!(
+        a.overlaps_from(&b, ts("2027-11-07T09:59:00Z")),
+        Some(ts("2027-11-07T10:00:00Z"))
+    );
+    // And a later wall minute's first pass comes before an earlier one's
+    // second: from 09:10Z, 01:20 AKDT (09:20Z) is the answer, not 10:00Z.
+    let c = sched("CRON_TZ=America/Juneau 0,20 1 * * *");
+    assert_eq!(
+        c.overlaps_from(
+            &sched("CRON_TZ=America/Juneau * * * * *"),
+            ts("2027-11-07T09:10:00Z")
+        ),
+        Some(ts("2027-11-07T09:20:00Z"))
+    );
+}
+
+#[test]
 fn overlaps_across_zones() {
     let o = |a: &str, b: &str| sched(a).overlaps(&sched(b));
     // 10:00 Berlin is 09:00 UTC in winter.

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use dayshift_lifecycle::rules::{effective_ttl, next_autostart};
+use dayshift_lifecycle::rules::{deleting_at, effective_ttl, next_autostart};
 use dayshift_schedule::deadline::{bumped_deadline, validate_extend, validate_ttl};
 use dayshift_schedule::{Schedule, SignedDuration};
 use dayshift_sdk as sdk;
@@ -580,17 +580,11 @@ pub async fn set_dormant(
 ) -> ApiResult<axum::Json<sdk::Workspace>> {
     let now = state.clock.now();
     let applied = update(&state, &caller, &id, |ws| {
-        let autodelete = ws.template.policy.time_til_dormant_autodelete;
         Ok(match (req.dormant, ws.workspace.dormant_at) {
             (true, Some(_)) | (false, None) => WorkspaceChange::default(),
             (true, None) => WorkspaceChange {
                 dormant_at: Some(Some(now)),
-                deleting_at: Some(
-                    autodelete
-                        .is_positive()
-                        .then(|| now.checked_add(autodelete).ok())
-                        .flatten(),
-                ),
+                deleting_at: Some(deleting_at(now, &ws.template.policy)),
                 ..Default::default()
             },
             // Waking a workspace counts as using it, so it does not fall
