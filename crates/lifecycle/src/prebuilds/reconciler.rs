@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use dayshift_schedule::Timestamp;
 use dayshift_store::{
-    BuildReason, NewBuild, NewPrebuild, PoolChange, PoolPreset, PrebuildOutcome, PrebuildRow,
+    BuildReason, Dialect, NewBuild, NewPrebuild, PoolChange, PoolPreset, PrebuildOutcome, PrebuildRow,
     Preset, Store, StoreError, TemplateVersion, Transition,
 };
 use futures::stream::{self, StreamExt};
@@ -92,8 +92,10 @@ pub struct ReconcileStats {
     pub elapsed: Duration,
 }
 
-/// Pools worked on at once: enough to overlap round trips, few enough to
-/// leave connections for API requests.
+/// Pools worked on at once on PostgreSQL: enough to overlap round trips,
+/// few enough to leave connections for API requests. SQLite has one
+/// writer: concurrent transactions there only queue in SQLite's busy
+/// handler, which sleeps, so pools are worked on one after another.
 const CONCURRENCY: usize = 8;
 
 /// The prebuilds reconciler. Cheap to clone.
@@ -250,7 +252,10 @@ impl Reconciler {
                 }
                 self.act(&pool, state, now).await
             })
-            .buffered(CONCURRENCY)
+            .buffered(match self.store.dialect() {
+                Dialect::Postgres => CONCURRENCY,
+                Dialect::Sqlite => 1,
+            })
             .collect()
             .await;
         for state in results {
