@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use dayshift_schedule::Timestamp;
 use dayshift_store::{
-    BuildReason, Dialect, NewBuild, NewPrebuild, PoolChange, PoolPreset, PrebuildOutcome, PrebuildRow,
-    Preset, Store, StoreError, TemplateVersion, Transition,
+    BuildReason, Dialect, NewBuild, NewPrebuild, PoolChange, PoolPreset, PrebuildOutcome,
+    PrebuildRow, Preset, Store, StoreError, TemplateVersion, Transition,
 };
 use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc;
