@@ -158,28 +158,12 @@ impl Reconciler {
     /// `cancel` fires, sending each iteration's stats when `stats` is set.
     pub async fn run(
         self,
-        mut ticks: mpsc::Receiver<Timestamp>,
+        ticks: mpsc::Receiver<Timestamp>,
         stats: Option<mpsc::Sender<ReconcileStats>>,
         cancel: CancellationToken,
     ) {
-        loop {
-            let now = tokio::select! {
-                _ = cancel.cancelled() => return,
-                tick = ticks.recv() => match tick {
-                    Some(now) => now,
-                    None => return,
-                },
-            };
-            let result = tokio::select! {
-                _ = cancel.cancelled() => return,
-                result = self.run_once(now) => result,
-            };
-            if let Some(stats) = &stats {
-                if stats.send(result).await.is_err() {
-                    return;
-                }
-            }
-        }
+        let this = &self;
+        crate::ticks::run_on_ticks(ticks, stats, cancel, move |now| this.run_once(now)).await;
     }
 
     /// Whether reconciliation is paused (the [`PAUSED_SETTING`] setting).

@@ -1,0 +1,39 @@
+//! The loop every background reconciler runs: one iteration per tick
+//! received, its stats sent when a stats channel is set, until the tick
+//! channel closes or the task is cancelled (also mid-iteration: the
+//! iteration's open transaction then rolls back).
+
+use std::future::Future;
+
+use dayshift_schedule::Timestamp;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub async fn run_on_ticks<S, F, Fut>(
+    mut ticks: mpsc::Receiver<Timestamp>,
+    stats: Option<mpsc::Sender<S>>,
+    cancel: CancellationToken,
+    mut iteration: F,
+) where
+    F: FnMut(Timestamp) -> Fut,
+    Fut: Future<Output = S>,
+{
+    loop {
+        let now = tokio::select! {
+            _ = cancel.cancelled() => return,
+            tick = ticks.recv() => match tick {
+                Some(now) => now,
+                None => return,
+            },
+        };
+        let result = tokio::select! {
+            _ = cancel.cancelled() => return,
+            result = iteration(now) => result,
+        };
+        if let Some(stats) = &stats {
+            if stats.send(result).await.is_err() {
+                return;
+            }
+        }
+    }
+}
