@@ -11,7 +11,7 @@ use std::sync::Arc;
 use dayshift_lifecycle::wake::NextDue;
 use dayshift_lifecycle::{Clock, Executor, LifecyclePolicy, ManualClock, RunStats};
 use dayshift_schedule::{SignedDuration, Timestamp, Weekday, Weekdays};
-use dayshift_store::testing::{self, Backend, TestStore};
+use dayshift_store::testing::TestStore;
 use dayshift_store::{
     Build, BuildReason, JobResult, JobStatus, LockMode, NewBuild, NewTemplateVersion, NewUser,
     NewWorkspace, Role, Store, Template, TemplatePolicy, TemplateVersion, Transition, User,
@@ -35,31 +35,7 @@ const NOW: &str = "2027-01-04T08:00:00Z";
 const WEEKDAYS_9: &str = "CRON_TZ=UTC 0 9 * * 1-5";
 const WORKER: &str = "test-daemon";
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let store = super::testing::open(super::Backend::Sqlite, super::policy())
-                    .await
-                    .expect("sqlite store");
-                super::$name(store).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let Some(store) = super::testing::open(super::Backend::Postgres, super::policy()).await
-                else {
-                    return;
-                };
-                super::$name(store).await;
-            })*
-        }
-    };
-}
-
-on_both_backends!(
+dayshift_store::on_both_backends!(
     autostart_at_the_next_slot_after_a_stop,
     autostop_at_the_deadline,
     failedstop_after_the_failure_ttl,

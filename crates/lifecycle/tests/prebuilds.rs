@@ -14,7 +14,7 @@ use dayshift_lifecycle::prebuilds::{
 };
 use dayshift_lifecycle::{Executor, LifecyclePolicy};
 use dayshift_schedule::{SignedDuration, Timestamp};
-use dayshift_store::testing::{self, Backend, TestStore};
+use dayshift_store::testing::TestStore;
 use dayshift_store::{
     BuildReason, JobResult, LockMode, NewBuild, NewPreset, NewTemplateVersion, NewUser, Preset,
     PresetSchedule, PresetScheduling, Role, Store, Template, TemplatePolicy, Transition, User,
@@ -35,31 +35,7 @@ fn mins(m: i64) -> SignedDuration {
 const NOW: &str = "2027-01-04T06:00:00Z";
 const WORKER: &str = "test-daemon";
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let db = super::testing::open(super::Backend::Sqlite, super::policy())
-                    .await
-                    .expect("sqlite store");
-                super::$name(db).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let Some(db) = super::testing::open(super::Backend::Postgres, super::policy()).await
-                else {
-                    return;
-                };
-                super::$name(db).await;
-            })*
-        }
-    };
-}
-
-on_both_backends!(
+dayshift_store::on_both_backends!(
     the_pool_fills_once_and_counts_builds_in_progress,
     the_pool_follows_its_schedule_to_the_second,
     expired_prebuilds_are_replaced,

@@ -177,3 +177,33 @@ pub async fn running_workspaces(
     }
     ids
 }
+
+/// Declares each listed `async fn name(db: TestStore)` of the calling test
+/// module as two tests, `sqlite::name` and `postgres::name`, each on a fresh
+/// store opened with the module's `fn policy() -> Arc<dyn Policy>`. The
+/// PostgreSQL one is skipped outside CI when the server is unreachable.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let db = $crate::testing::open($crate::testing::Backend::Sqlite, super::policy())
+                    .await
+                    .expect("sqlite store");
+                super::$name(db).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(db) =
+                    $crate::testing::open($crate::testing::Backend::Postgres, super::policy()).await
+                else {
+                    return;
+                };
+                super::$name(db).await;
+            })*
+        }
+    };
+}
