@@ -136,6 +136,14 @@ pub struct ServerArgs {
     /// Fail a build whose provisioner daemon has sent no heartbeat for this long.
     #[arg(long, env = "DAYSHIFT_PROVISIONER_HEARTBEAT_TIMEOUT", default_value = "90s", value_parser = parse_positive_std_duration)]
     pub provisioner_heartbeat_timeout: std::time::Duration,
+    /// Wait this long times the number of recent failures before a failing
+    /// prebuild pool tries again.
+    #[arg(long, env = "DAYSHIFT_PREBUILDS_BACKOFF_INTERVAL", default_value = "1m", value_parser = parse_positive_std_duration)]
+    pub prebuilds_backoff_interval: std::time::Duration,
+    /// Consecutive failed prebuilds after which a preset builds no more until
+    /// a new template version is pushed (0: no limit).
+    #[arg(long, env = "DAYSHIFT_PREBUILDS_FAILURE_LIMIT", default_value_t = 3)]
+    pub prebuilds_failure_limit: u32,
     /// Use a settable clock (POST /api/v2/debug/clock); for tests and demos.
     #[arg(long, env = "DAYSHIFT_DEV_CLOCK")]
     pub dev_clock: bool,

@@ -1,6 +1,6 @@
 //! `dayshift server`.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use tracing_subscriber::EnvFilter;
 
 use crate::args::ServerArgs;
@@ -33,6 +33,13 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         provisioner_daemons: args.provisioner_daemons,
         provisioner_psk: args.provisioner_psk.filter(|k| !k.is_empty()),
         provisioner_heartbeat_timeout: args.provisioner_heartbeat_timeout,
+        prebuilds: dayshift_server::PoolRules {
+            backoff_interval: dayshift_schedule::SignedDuration::try_from(
+                args.prebuilds_backoff_interval,
+            )
+            .context("--prebuilds-backoff-interval is too long")?,
+            hard_limit: args.prebuilds_failure_limit,
+        },
         dev_clock: args.dev_clock,
     };
     dayshift_server::run(config).await

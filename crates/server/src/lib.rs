@@ -39,6 +39,7 @@ use dayshift_store::{Store, StoreError};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
+pub use dayshift_lifecycle::prebuilds::PoolRules;
 pub use dayshift_lifecycle::ManualClock;
 pub use external_provisioner::{run_external_provisioner, ExternalProvisionerConfig};
 pub use provisioning::DEFAULT_HEARTBEAT_TIMEOUT;
@@ -56,6 +57,8 @@ pub struct ServerConfig {
     pub provisioner_psk: Option<String>,
     /// Jobs whose daemon has been silent this long are failed.
     pub provisioner_heartbeat_timeout: Duration,
+    /// Failure backoff and hard limit of prebuild pools.
+    pub prebuilds: dayshift_lifecycle::prebuilds::PoolRules,
     pub dev_clock: bool,
 }
 
@@ -72,6 +75,7 @@ impl ServerConfig {
             provisioner_daemons: 2,
             provisioner_psk: None,
             provisioner_heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
+            prebuilds: Default::default(),
             dev_clock: true,
         }
     }
@@ -138,7 +142,8 @@ pub async fn start(
     let system_user = store.ensure_system_user(SYSTEM_USER, clock.now()).await?;
     let executor = Executor::new(store.clone(), system_user.id.clone());
     let reconciler = Reconciler::new(store.clone(), system_user.id.clone())
-        .with_parameters(Arc::new(prebuild_claim::ManifestParameters));
+        .with_parameters(Arc::new(prebuild_claim::ManifestParameters))
+        .with_rules(config.prebuilds);
     let (pool_tick_tx, pool_tick_rx) = mpsc::channel(1);
     let rearm_prebuilds = Arc::new(Notify::new());
     // Under the dev clock pools change only when the clock is moved.
