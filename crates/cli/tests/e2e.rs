@@ -73,6 +73,19 @@ impl Env {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `dayshift templates push NAME --directory examples/templates/EXAMPLE`.
+    async fn push(&self, name: &str, example: &str) {
+        self.ok(&[
+            "templates",
+            "push",
+            name,
+            "--directory",
+            &examples(example),
+            "-y",
+        ])
+        .await;
+    }
+
     async fn logged_in(&self) {
         let url = self.server.url();
         self.ok(&[
@@ -109,24 +122,8 @@ fn stderr(out: &Output) -> String {
 async fn a_user_session_from_login_to_delete() {
     let env = Env::start().await;
     env.logged_in().await;
-    env.ok(&[
-        "templates",
-        "push",
-        "echo",
-        "--directory",
-        &examples("echo"),
-        "-y",
-    ])
-    .await;
-    env.ok(&[
-        "templates",
-        "push",
-        "local",
-        "--directory",
-        &examples("local-process"),
-        "-y",
-    ])
-    .await;
+    env.push("echo", "echo").await;
+    env.push("local", "local-process").await;
     let templates = env.ok(&["templates", "list", "-o", "json"]).await;
     let templates: serde_json::Value = serde_json::from_str(&templates).expect("json");
     assert_eq!(templates.as_array().map(Vec::len), Some(2));
@@ -203,15 +200,7 @@ async fn exit_codes_and_messages() {
     let not_logged_in = env.run(&["list"]).await;
     assert_eq!(not_logged_in.status.code(), Some(1));
     env.logged_in().await;
-    env.ok(&[
-        "templates",
-        "push",
-        "echo",
-        "--directory",
-        &examples("echo"),
-        "-y",
-    ])
-    .await;
+    env.push("echo", "echo").await;
     env.ok(&["create", "dup", "--template", "echo", "-y"]).await;
 
     let dup = env
@@ -264,15 +253,7 @@ async fn exit_codes_and_messages() {
 async fn extensions_show_in_the_ttl_column_and_bump_adds_time() {
     let env = Env::start().await;
     env.logged_in().await;
-    env.ok(&[
-        "templates",
-        "push",
-        "echo",
-        "--directory",
-        &examples("echo"),
-        "-y",
-    ])
-    .await;
+    env.push("echo", "echo").await;
     env.ok(&[
         "create",
         "dev",
@@ -308,15 +289,7 @@ async fn extensions_show_in_the_ttl_column_and_bump_adds_time() {
 async fn ssh_runs_the_command_forwards_the_exit_code_and_warns_before_the_stop() {
     let env = Env::start().await;
     env.logged_in().await;
-    env.ok(&[
-        "templates",
-        "push",
-        "local",
-        "--directory",
-        &examples("local-process"),
-        "-y",
-    ])
-    .await;
+    env.push("local", "local-process").await;
     let admin = env.admin().await;
     // No activity bump, so the usage the session reports does not move
     // the deadline away from the notice thresholds.
