@@ -25,7 +25,7 @@ use criterion::{BenchmarkId, Criterion};
 use dayshift_lifecycle::wake::{drive_ticks, NextDue};
 use dayshift_lifecycle::{Clock, Executor, LifecyclePolicy};
 use dayshift_schedule::{SignedDuration, Timestamp};
-use dayshift_store::{NewTemplateVersion, NewUser, Role, Store, TemplatePolicy};
+use dayshift_store::{NewTemplateVersion, Store, TemplatePolicy};
 use sqlx::Row;
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, Notify};
@@ -80,22 +80,8 @@ impl Fleet {
         let store = Store::open_sqlite(&dir.path().join("dayshift.db"), Arc::new(LifecyclePolicy))
             .await
             .expect("open sqlite");
-        let owner = store
-            .create_first_user(
-                NewUser {
-                    username: "bench".into(),
-                    email: "bench@example.com".into(),
-                    password_hash: "hash".into(),
-                    role: Role::Owner,
-                },
-                now(),
-            )
-            .await
-            .expect("owner");
-        let system = store
-            .ensure_system_user("prebuilds", now())
-            .await
-            .expect("system user");
+        let (owner, system) =
+            dayshift_store::testing::owner_and_system_user(&store, "bench", now()).await;
         let (template, version) = store
             .create_template(
                 "bench",

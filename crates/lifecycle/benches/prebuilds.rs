@@ -24,7 +24,7 @@ use dayshift_lifecycle::prebuilds::{PoolSchedule, Reconciler};
 use dayshift_lifecycle::LifecyclePolicy;
 use dayshift_schedule::{SignedDuration, Timestamp};
 use dayshift_store::testing::{self, Backend, TestStore};
-use dayshift_store::{NewUser, PresetSchedule, PresetScheduling, Role, Store};
+use dayshift_store::{PresetSchedule, PresetScheduling, Store};
 use tokio::runtime::Runtime;
 
 const PRESETS: usize = 1_000;
@@ -73,22 +73,8 @@ impl Pools {
     async fn open(backend: Backend) -> Option<Pools> {
         let db = testing::open(backend, Arc::new(LifecyclePolicy)).await?;
         let store = db.store.clone();
-        let owner = store
-            .create_first_user(
-                NewUser {
-                    username: "bench".into(),
-                    email: "bench@example.com".into(),
-                    password_hash: "hash".into(),
-                    role: Role::Owner,
-                },
-                now(),
-            )
-            .await
-            .expect("owner");
-        let system = store
-            .ensure_system_user("prebuilds", now())
-            .await
-            .expect("system user");
+        let (owner, system) =
+            dayshift_store::testing::owner_and_system_user(&store, "bench", now()).await;
         let created = now().as_millisecond() - 3_600_000;
         let scheduling = serde_json::to_string(&scheduling()).expect("json");
         insert_all(

@@ -13,9 +13,9 @@ use dayshift_lifecycle::{Clock, Executor, LifecyclePolicy, ManualClock, RunStats
 use dayshift_schedule::{SignedDuration, Timestamp, Weekday, Weekdays};
 use dayshift_store::testing::TestStore;
 use dayshift_store::{
-    Build, BuildReason, JobResult, JobStatus, LockMode, NewBuild, NewTemplateVersion, NewUser,
-    NewWorkspace, Role, Store, Template, TemplatePolicy, TemplateVersion, Transition, User,
-    WorkspaceChange, WorkspaceState,
+    Build, BuildReason, JobResult, JobStatus, LockMode, NewBuild, NewTemplateVersion, NewWorkspace,
+    Store, Template, TemplatePolicy, TemplateVersion, Transition, User, WorkspaceChange,
+    WorkspaceState,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -92,22 +92,8 @@ impl Harness {
     async fn new(db: TestStore, policy: TemplatePolicy) -> Harness {
         let store = db.store.clone();
         let clock = ManualClock::new(t(NOW));
-        let owner = store
-            .create_first_user(
-                NewUser {
-                    username: "alice".into(),
-                    email: "alice@example.com".into(),
-                    password_hash: "hash".into(),
-                    role: Role::Owner,
-                },
-                clock.now(),
-            )
-            .await
-            .expect("owner");
-        let system = store
-            .ensure_system_user("prebuilds", clock.now())
-            .await
-            .expect("system user");
+        let (owner, system) =
+            dayshift_store::testing::owner_and_system_user(&store, "alice", clock.now()).await;
         let (template, version) = store
             .create_template("demo", &policy, echo_version(&owner), clock.now())
             .await

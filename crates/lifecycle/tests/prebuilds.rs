@@ -120,22 +120,8 @@ impl Harness {
 
     async fn with_policy(db: TestStore, preset: NewPreset, policy: TemplatePolicy) -> Harness {
         let store = db.store.clone();
-        let owner = store
-            .create_first_user(
-                NewUser {
-                    username: "alice".into(),
-                    email: "alice@example.com".into(),
-                    password_hash: "hash".into(),
-                    role: Role::Owner,
-                },
-                t(NOW),
-            )
-            .await
-            .expect("owner");
-        let system = store
-            .ensure_system_user("prebuilds", t(NOW))
-            .await
-            .expect("system user");
+        let (owner, system) =
+            dayshift_store::testing::owner_and_system_user(&store, "alice", t(NOW)).await;
         let (template, _) = store
             .create_template("demo", &policy, echo_version(&owner, vec![preset]), t(NOW))
             .await

@@ -71,22 +71,8 @@ async fn running_workspaces() -> Option<(String, String, BTreeSet<String>)> {
     let store = Store::open_postgres(&url, Arc::new(LifecyclePolicy))
         .await
         .expect("setup store");
-    let owner = store
-        .create_first_user(
-            NewUser {
-                username: "alice".into(),
-                email: "alice@example.com".into(),
-                password_hash: "hash".into(),
-                role: Role::Owner,
-            },
-            t(NOW),
-        )
-        .await
-        .expect("user");
-    let system = store
-        .ensure_system_user("prebuilds", t(NOW))
-        .await
-        .expect("system user");
+    let (owner, system) =
+        dayshift_store::testing::owner_and_system_user(&store, "alice", t(NOW)).await;
     let (template, version) = store
         .create_template(
             "demo",

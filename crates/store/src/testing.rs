@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::{Policy, Store};
+use crate::{NewUser, Policy, Role, Store, User};
 
 /// The PostgreSQL server the tests use.
 pub fn postgres_url() -> String {
@@ -206,4 +206,33 @@ macro_rules! on_both_backends {
             })*
         }
     };
+}
+
+/// The first user (an owner named `username`) and the `prebuilds` system
+/// user, the two users almost every lifecycle test and benchmark needs.
+///
+/// # Panics
+/// When the store refuses them: tests are the only callers.
+pub async fn owner_and_system_user(
+    store: &Store,
+    username: &str,
+    now: dayshift_schedule::Timestamp,
+) -> (User, User) {
+    let owner = store
+        .create_first_user(
+            NewUser {
+                username: username.into(),
+                email: format!("{username}@example.com"),
+                password_hash: "hash".into(),
+                role: Role::Owner,
+            },
+            now,
+        )
+        .await
+        .expect("owner");
+    let system = store
+        .ensure_system_user("prebuilds", now)
+        .await
+        .expect("system user");
+    (owner, system)
 }
