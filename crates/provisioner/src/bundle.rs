@@ -13,7 +13,29 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{Manifest, ManifestError};
+use dayshift_store::{NewPreset, NewTemplateVersion, PresetSchedule, PresetScheduling};
+
+use crate::manifest::{Manifest, ManifestError, Preset};
+
+fn new_preset(p: &Preset) -> NewPreset {
+    NewPreset {
+        name: p.name.clone(),
+        parameters: p.parameters.clone(),
+        prebuild_instances: i64::from(p.prebuilds.instances),
+        expiration: p.prebuilds.expiration,
+        scheduling: p.prebuilds.scheduling.as_ref().map(|s| PresetScheduling {
+            timezone: s.timezone.clone(),
+            schedule: s
+                .schedule
+                .iter()
+                .map(|e| PresetSchedule {
+                    cron: e.cron.clone(),
+                    instances: i64::from(e.instances),
+                })
+                .collect(),
+        }),
+    }
+}
 
 /// The manifest's file name at the bundle's root.
 pub const MANIFEST_FILE: &str = "dayshift.toml";
@@ -119,6 +141,22 @@ fn check_path(path: &str) -> Result<(), BundleError> {
 }
 
 impl TemplateBundle {
+    /// The template version to store for this upload: validated, its
+    /// manifest parsed, presets ready for the prebuild pools. The one place
+    /// an upload becomes a version (API pushes, tests and benchmarks).
+    pub fn new_version(&self, created_by: &str) -> Result<NewTemplateVersion, BundleError> {
+        self.validate()?;
+        let manifest = self.manifest()?;
+        Ok(NewTemplateVersion {
+            created_by: created_by.to_string(),
+            provisioner: manifest.provisioner.name().to_string(),
+            connect: manifest.connect.clone(),
+            manifest_json: serde_json::to_string(&manifest)?,
+            bundle: self.to_bytes()?,
+            presets: manifest.presets.iter().map(new_preset).collect(),
+        })
+    }
+
     /// Serialises for storage (JSON, file contents in base64).
     pub fn to_bytes(&self) -> Result<Vec<u8>, BundleError> {
         Ok(serde_json::to_vec(self)?)

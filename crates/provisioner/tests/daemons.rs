@@ -60,20 +60,12 @@ async fn fixture(backend: Backend, duration: &str) -> Option<Fixture> {
             content: toml.into_bytes(),
         }],
     };
-    let manifest = bundle.manifest().expect("manifest");
     let (template, version) = ts
         .store
         .create_template(
             "echo",
             &TemplatePolicy::default(),
-            NewTemplateVersion {
-                created_by: owner.id.clone(),
-                provisioner: "echo".into(),
-                connect: None,
-                manifest_json: serde_json::to_string(&manifest).expect("manifest json"),
-                bundle: bundle.to_bytes().expect("bundle"),
-                presets: Vec::new(),
-            },
+            bundle.new_version(&owner.id).expect("template version"),
             t(NOW),
         )
         .await

@@ -151,19 +151,11 @@ async fn seeded() -> Seeded {
             content: toml.as_bytes().to_vec(),
         }],
     };
-    let manifest = bundle.manifest().expect("manifest");
     let (template, version) = store
         .create_template(
             "echo",
             &TemplatePolicy::default(),
-            NewTemplateVersion {
-                created_by: owner.id.clone(),
-                provisioner: "echo".into(),
-                connect: None,
-                manifest_json: serde_json::to_string(&manifest).expect("json"),
-                bundle: bundle.to_bytes().expect("bundle"),
-                presets: Vec::new(),
-            },
+            bundle.new_version(&owner.id).expect("template version"),
             t(NOW),
         )
         .await

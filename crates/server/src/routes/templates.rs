@@ -1,13 +1,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use base64::Engine;
-use dayshift_provisioner::{BundleFile, Manifest, TemplateBundle};
+use dayshift_provisioner::{BundleError, BundleFile, Manifest, TemplateBundle};
 use dayshift_schedule::Weekdays;
 use dayshift_sdk as sdk;
-use dayshift_store::{
-    NewPreset, NewTemplateVersion, PresetSchedule, PresetScheduling, Template, TemplatePolicy,
-    TemplateVersion,
-};
+use dayshift_store::{NewTemplateVersion, Template, TemplatePolicy, TemplateVersion};
 
 use crate::auth::CurrentUser;
 use crate::convert;
@@ -46,45 +43,10 @@ fn new_version(files: Vec<sdk::TemplateFile>, created_by: &str) -> ApiResult<New
             content,
         });
     }
-    bundle
-        .validate()
-        .map_err(|e| ApiErr::invalid("files", e.to_string()))?;
-    let manifest = bundle
-        .manifest()
-        .map_err(|e| ApiErr::bad_request(format!("invalid dayshift.toml: {e}")))?;
-    let bytes = bundle
-        .to_bytes()
-        .map_err(|e| ApiErr::invalid("files", e.to_string()))?;
-    let manifest_json = serde_json::to_string(&manifest)
-        .map_err(|e| ApiErr::internal("cannot store the manifest").with_detail(e.to_string()))?;
-    Ok(NewTemplateVersion {
-        created_by: created_by.to_string(),
-        provisioner: manifest.provisioner.name().to_string(),
-        connect: manifest.connect.clone(),
-        manifest_json,
-        bundle: bytes,
-        presets: manifest.presets.iter().map(new_preset).collect(),
+    bundle.new_version(created_by).map_err(|e| match e {
+        BundleError::Manifest(e) => ApiErr::bad_request(format!("invalid dayshift.toml: {e}")),
+        other => ApiErr::invalid("files", other.to_string()),
     })
-}
-
-fn new_preset(p: &dayshift_provisioner::Preset) -> NewPreset {
-    NewPreset {
-        name: p.name.clone(),
-        parameters: p.parameters.clone(),
-        prebuild_instances: i64::from(p.prebuilds.instances),
-        expiration: p.prebuilds.expiration,
-        scheduling: p.prebuilds.scheduling.as_ref().map(|s| PresetScheduling {
-            timezone: s.timezone.clone(),
-            schedule: s
-                .schedule
-                .iter()
-                .map(|e| PresetSchedule {
-                    cron: e.cron.clone(),
-                    instances: i64::from(e.instances),
-                })
-                .collect(),
-        }),
-    }
 }
 
 /// The parsed manifest of a stored version.
