@@ -259,7 +259,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let mut state = self.rederive(&mut tx, &build.workspace_id).await?;
+        let mut state = self.read_state(&mut tx, &build.workspace_id).await?;
         if result.success && build.transition == Transition::Start && state.build.id == build_id {
             let (deadline, max_deadline) = self.policy().start_deadlines(&state, now);
             sqlx::query(
@@ -270,8 +270,10 @@ impl Store {
             .bind(build_id)
             .execute(&mut *tx)
             .await?;
-            state = self.rederive(&mut tx, &build.workspace_id).await?;
+            state.build.deadline = deadline;
+            state.build.max_deadline = max_deadline;
         }
+        let state = self.store_derived(&mut tx, state).await?;
         tx.commit().await?;
         Ok(state)
     }

@@ -293,12 +293,27 @@ impl Store {
 
     /// Re-reads a workspace inside `tx` and stores its derived times.
     pub(crate) async fn rederive(&self, tx: &mut Tx, id: &str) -> Result<WorkspaceState> {
+        let state = self.read_state(tx, id).await?;
+        self.store_derived(tx, state).await
+    }
+
+    /// A workspace's state inside `tx`, deleted or not.
+    pub(crate) async fn read_state(&self, tx: &mut Tx, id: &str) -> Result<WorkspaceState> {
         let row = sqlx::query(&format!("{} WHERE w.id = $1", state_select()))
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("workspace {id}")))?;
-        let mut state = state_from_row(&row)?;
+        state_from_row(&row)
+    }
+
+    /// Writes the policy's derived times for `state` (when they changed).
+    pub(crate) async fn store_derived(
+        &self,
+        tx: &mut Tx,
+        mut state: WorkspaceState,
+    ) -> Result<WorkspaceState> {
+        let id = state.workspace.id.clone();
         let derived = if state.workspace.deleted {
             Default::default()
         } else {
