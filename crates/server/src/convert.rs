@@ -137,3 +137,27 @@ pub fn log_line(l: &store::LogLine) -> sdk::BuildLogLine {
         output: l.output.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `via_text` may only panic if the two spellings diverge: every
+    /// stored variant must have its API twin.
+    #[test]
+    fn every_stored_enum_value_has_an_api_spelling() {
+        for s in store::WorkspaceStatus::ALL {
+            let _: sdk::WorkspaceStatus = via_text(s.as_str());
+        }
+        for s in store::JobStatus::ALL {
+            let _: sdk::JobStatus = via_text(s.as_str());
+        }
+        for r in store::BuildReason::ALL {
+            let _: sdk::BuildReason = via_text(r.as_str());
+        }
+        for t in store::Transition::ALL {
+            assert_eq!(transition(*t).as_str(), t.as_str());
+            assert_eq!(store_transition(transition(*t)), *t);
+        }
+    }
+}
