@@ -17,6 +17,7 @@ mod provisioning;
 mod routes;
 mod state;
 mod validate;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,6 +61,9 @@ pub struct ServerConfig {
     /// Failure backoff and hard limit of prebuild pools.
     pub prebuilds: dayshift_lifecycle::prebuilds::PoolRules,
     pub dev_clock: bool,
+    /// The dashboard's session cookie is marked `Secure` (the server is
+    /// reached over HTTPS).
+    pub secure_cookies: bool,
 }
 
 impl ServerConfig {
@@ -77,6 +81,7 @@ impl ServerConfig {
             provisioner_heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
             prebuilds: Default::default(),
             dev_clock: true,
+            secure_cookies: false,
         }
     }
 }
@@ -168,6 +173,7 @@ pub async fn start(
         prometheus,
         system_user_id: system_user.id.clone(),
         prebuilds: prebuild_claim::Prebuilds::new(reconciler.clone(), refill),
+        secure_cookies: config.secure_cookies,
     });
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -394,6 +400,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v2", api)
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
+        .merge(web::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(

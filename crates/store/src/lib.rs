@@ -12,6 +12,7 @@
 //! (every write takes `now` from the caller).
 
 pub mod clock;
+mod fleet;
 mod jobs;
 mod model;
 mod prebuilds;
@@ -28,6 +29,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
+pub use fleet::ScheduleGroup;
 pub use jobs::{JobListener, JOBS_CHANNEL};
 pub use model::*;
 pub use prebuilds::*;
