@@ -45,7 +45,12 @@ impl Shape<'_> {
             .and_then(|s| next_allowed_autostart(s, start, self.policy.autostart_requirement_days));
         Run {
             start,
-            stop: start_deadline(start, self.ttl, next, policy_max_deadline(self.policy, start)),
+            stop: start_deadline(
+                start,
+                self.ttl,
+                next,
+                policy_max_deadline(self.policy, start),
+            ),
             autostart: true,
         }
     }
@@ -185,7 +190,10 @@ mod tests {
         assert_eq!(runs.len(), 5);
         assert_eq!(runs[0].start, t("2027-01-04T09:00:00Z"));
         assert_eq!(runs[0].stop, Some(t("2027-01-04T17:00:00Z")));
-        assert_eq!(running_time(&runs, from, until), SignedDuration::from_hours(40));
+        assert_eq!(
+            running_time(&runs, from, until),
+            SignedDuration::from_hours(40)
+        );
     }
 
     #[test]
@@ -221,7 +229,10 @@ mod tests {
         let runs = shape.steady_runs(from, until);
         assert_eq!(runs[0].start, t("2027-01-03T22:00:00Z"));
         // 00:00-02:00 of yesterday's run, 22:00-24:00 of today's.
-        assert_eq!(running_time(&runs, from, until), SignedDuration::from_hours(4));
+        assert_eq!(
+            running_time(&runs, from, until),
+            SignedDuration::from_hours(4)
+        );
     }
 
     #[test]

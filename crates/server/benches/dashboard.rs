@@ -102,20 +102,14 @@ async fn seed(dir: &std::path::Path, n: i64) -> String {
         templates
             .iter()
             .enumerate()
-            .map(|(i, t)| {
-                format!(
-                    "WHEN {i} THEN '{}'",
-                    if column == 0 { &t.0 } else { &t.1 }
-                )
-            })
+            .map(|(i, t)| format!("WHEN {i} THEN '{}'", if column == 0 { &t.0 } else { &t.1 }))
             .collect::<Vec<_>>()
             .join(" ")
     };
     let (template_ids, version_ids) = (template_of(0), template_of(1));
     let count = templates.len();
-    let series = format!(
-        "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < {n})"
-    );
+    let series =
+        format!("WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < {n})");
     for sql in [
         format!(
             "INSERT INTO workspaces (id, owner_id, name, template_id, created_at, \
@@ -161,7 +155,10 @@ impl Bench {
         let dir = tempfile::tempdir().expect("temp dir");
         let started = Instant::now();
         let workspace_id = seed(dir.path(), n).await;
-        println!("seeded {n} workspaces in {:.1}s", started.elapsed().as_secs_f64());
+        println!(
+            "seeded {n} workspaces in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
         let server = dayshift_server::start(
             ServerConfig {
                 provisioner_daemons: 0,
@@ -266,7 +263,9 @@ async fn main() {
     let [small, big] = &mut benches[..] else {
         unreachable!("two sizes")
     };
-    for ((path, small_times, _), (_, big_times, size)) in small.times.iter_mut().zip(big.times.iter_mut()) {
+    for ((path, small_times, _), (_, big_times, size)) in
+        small.times.iter_mut().zip(big.times.iter_mut())
+    {
         let (sm, sp) = median_and_p95(small_times);
         let (bm, bp) = median_and_p95(big_times);
         println!(

@@ -81,7 +81,12 @@ impl Dashboard {
             .await
             .expect("first user");
         let admin = common::login(&anonymous, "admin").await;
-        push(&admin, "dev", inline_files(&[("dayshift.toml", 0o644, TEMPLATE)])).await;
+        push(
+            &admin,
+            "dev",
+            inline_files(&[("dayshift.toml", 0o644, TEMPLATE)]),
+        )
+        .await;
         Some(Dashboard {
             server,
             clock,
@@ -95,7 +100,12 @@ impl Dashboard {
         format!("{}{path}", self.server.url())
     }
 
-    async fn create(&self, name: &str, schedule: Option<&str>, ttl_hours: Option<i64>) -> Workspace {
+    async fn create(
+        &self,
+        name: &str,
+        schedule: Option<&str>,
+        ttl_hours: Option<i64>,
+    ) -> Workspace {
         self.admin
             .create_workspace(&CreateWorkspaceRequest {
                 name: name.into(),
@@ -112,7 +122,12 @@ impl Dashboard {
     async fn finish_builds(&self) {
         let state = &self.server.state;
         let now = self.clock.now();
-        while let Some(job) = state.store.acquire_job("browser-test", now).await.expect("acquire") {
+        while let Some(job) = state
+            .store
+            .acquire_job("browser-test", now)
+            .await
+            .expect("acquire")
+        {
             self.log(&job.build.id, "building").await;
             state
                 .store
@@ -154,18 +169,31 @@ impl Dashboard {
 
     /// Waits (WebDriver polling the page) for an element.
     async fn wait(&self, locator: Locator<'_>) -> Element {
-        self.browser
+        match self
+            .browser
             .client
             .wait()
             .at_most(Duration::from_secs(20))
             .for_element(locator)
             .await
-            .unwrap_or_else(|e| panic!("waiting for {locator:?}: {e}"))
+        {
+            Ok(element) => element,
+            Err(e) => {
+                let page = match self.browser.client.find(Locator::Css("body")).await {
+                    Ok(body) => body.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                panic!("waiting for {locator:?}: {e}\nthe page says:\n{page}")
+            }
+        }
     }
 
     /// Waits for an element whose text contains `text`.
     async fn wait_text(&self, css_tag: &str, text: &str) -> Element {
-        let xpath = format!("//{css_tag}[contains(normalize-space(.), {})]", xpath_literal(text));
+        let xpath = format!(
+            "//{css_tag}[contains(normalize-space(.), {})]",
+            xpath_literal(text)
+        );
         self.wait(Locator::XPath(&xpath)).await
     }
 
@@ -185,12 +213,17 @@ impl Dashboard {
             .send_keys(PASSWORD)
             .await
             .expect("type");
-        self.click(Locator::Css("form[action='/login'] button")).await;
+        self.click(Locator::Css("form[action='/login'] button"))
+            .await;
         self.wait_text("h1", "Workspaces").await;
     }
 
     async fn text(&self, css: &str) -> String {
-        self.wait(Locator::Css(css)).await.text().await.expect("text")
+        self.wait(Locator::Css(css))
+            .await
+            .text()
+            .await
+            .expect("text")
     }
 }
 
@@ -236,17 +269,22 @@ async fn sign_in_list_filter_start_stop_extend_schedule_and_logs() {
     let q = d.wait(Locator::Css("#q")).await;
     q.send_keys("name:alp").await.expect("type");
     d.click(Locator::Css("form.search button")).await;
-    d.wait(Locator::XPath("//tbody[count(tr) = 1]//a[text() = 'admin/alpha']"))
-        .await;
+    d.wait(Locator::XPath(
+        "//tbody[count(tr) = 1]//a[text() = 'admin/alpha']",
+    ))
+    .await;
 
     // Stop and start from the list.
-    d.click(Locator::Css("button[aria-label='Stop admin/alpha']")).await;
+    d.click(Locator::Css("button[aria-label='Stop admin/alpha']"))
+        .await;
     d.wait_text("p", "Stopping.").await;
     d.finish_builds().await;
     d.go("/workspaces?q=name:alpha").await;
-    d.wait(Locator::Css("button[aria-label='Start admin/alpha']")).await;
+    d.wait(Locator::Css("button[aria-label='Start admin/alpha']"))
+        .await;
     assert!(d.text("tbody").await.contains("stopped"));
-    d.click(Locator::Css("button[aria-label='Start admin/alpha']")).await;
+    d.click(Locator::Css("button[aria-label='Start admin/alpha']"))
+        .await;
     d.wait_text("p", "Starting.").await;
     d.finish_builds().await;
 
@@ -254,19 +292,34 @@ async fn sign_in_list_filter_start_stop_extend_schedule_and_logs() {
     // refused by the extend rules, and the API's message is shown.
     d.go(&format!("/workspaces/{}", alpha.id)).await;
     assert!(d.text("#countdown").await.contains("in 8h"));
-    d.click(Locator::Css("button[aria-label='Keep running one hour longer']"))
+    d.click(Locator::Css(
+        "button[aria-label='Keep running one hour longer']",
+    ))
+    .await;
+    d.wait_text("p", "Deadline updated to 2027-01-04T17:00:00Z")
         .await;
-    d.wait_text("p", "Deadline updated to 2027-01-04T17:00:00Z").await;
     assert_eq!(d.text("#countdown").await, "in 9h");
-    d.click(Locator::Css("button[aria-label='Stop one hour earlier']")).await;
-    let refused = d.wait(Locator::Css("p.flash.error")).await.text().await.unwrap();
+    d.click(Locator::Css("button[aria-label='Stop one hour earlier']"))
+        .await;
+    let refused = d
+        .wait(Locator::Css("p.flash.error"))
+        .await
+        .text()
+        .await
+        .unwrap();
     let api = d
         .admin
         .extend(&alpha.id, t("2027-01-04T16:00:00Z"))
         .await
         .expect_err("the API refuses it too");
     assert!(
-        refused.contains(&common::message_of(&api).split(" | ").next().unwrap().to_string()),
+        refused.contains(
+            &common::message_of(&api)
+                .split(" | ")
+                .next()
+                .unwrap()
+                .to_string()
+        ),
         "page: {refused}; API: {api}"
     );
 
@@ -279,9 +332,13 @@ async fn sign_in_list_filter_start_stop_extend_schedule_and_logs() {
     let ttl = d.wait(Locator::Css("#ttl")).await;
     ttl.clear().await.unwrap();
     ttl.send_keys("4h").await.unwrap();
-    d.click(Locator::XPath("//button[text() = 'Save schedule']")).await;
-    d.wait_text("p", "Schedule saved: autostart 7:30AM Mon-Thu (Europe/Berlin).")
+    d.click(Locator::XPath("//button[text() = 'Save schedule']"))
         .await;
+    d.wait_text(
+        "p",
+        "Schedule saved: autostart 7:30AM Mon-Thu (Europe/Berlin).",
+    )
+    .await;
     let saved = d.admin.workspace(&alpha.id).await.expect("workspace");
     assert_eq!(saved.ttl_ms, Some(4 * 3_600_000));
     assert!(
@@ -295,8 +352,14 @@ async fn sign_in_list_filter_start_stop_extend_schedule_and_logs() {
     let ttl = d.wait(Locator::Css("#ttl")).await;
     ttl.clear().await.unwrap();
     ttl.send_keys("31d").await.unwrap();
-    d.click(Locator::XPath("//button[text() = 'Save schedule']")).await;
-    let refused = d.wait(Locator::Css("p.flash.error")).await.text().await.unwrap();
+    d.click(Locator::XPath("//button[text() = 'Save schedule']"))
+        .await;
+    let refused = d
+        .wait(Locator::Css("p.flash.error"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(refused.contains("ttl_ms"), "{refused}");
     // The week, drawn in the schedule's zone.
     let week = d.wait(Locator::Css("figure svg title")).await;
@@ -308,21 +371,28 @@ async fn sign_in_list_filter_start_stop_extend_schedule_and_logs() {
     d.wait(Locator::Css("pre.log[data-live]")).await;
     let line = "<script>window.pwned = 1</script><img src=x onerror=\"window.pwned = 2\">";
     d.log(&xss.latest_build.id, line).await;
-    d.wait_text("pre", "<script>window.pwned = 1</script>").await;
+    d.wait_text("pre", "<script>window.pwned = 1</script>")
+        .await;
     d.finish_builds().await;
     d.wait(Locator::Css("#build-finished:not([hidden])")).await;
     d.browser.client.refresh().await.unwrap();
-    d.wait_text("pre", "<img src=x onerror=\"window.pwned = 2\">").await;
+    d.wait_text("pre", "<img src=x onerror=\"window.pwned = 2\">")
+        .await;
     let pwned = d
         .browser
         .client
         .execute("return typeof window.pwned", vec![])
         .await
         .unwrap();
-    assert_eq!(pwned, serde_json::json!("undefined"), "no markup from a log ran");
+    assert_eq!(
+        pwned,
+        serde_json::json!("undefined"),
+        "no markup from a log ran"
+    );
 
     // Signing out ends the session: pages ask to sign in again.
-    d.click(Locator::XPath("//button[text() = 'Sign out']")).await;
+    d.click(Locator::XPath("//button[text() = 'Sign out']"))
+        .await;
     d.wait(Locator::Css("#username")).await;
     d.go("/workspaces").await;
     d.wait(Locator::Css("#username")).await;
@@ -356,14 +426,19 @@ async fn every_page_is_light_keyboard_reachable_and_photographed() {
         .await
         .expect("a tick");
     d.finish_builds().await;
-    d.create("night", Some("CRON_TZ=UTC 0 22 * * *"), Some(4)).await;
+    d.create("night", Some("CRON_TZ=UTC 0 22 * * *"), Some(4))
+        .await;
 
     d.sign_in().await;
     let dir = std::env::var_os("DAYSHIFT_SCREENSHOTS").map(std::path::PathBuf::from);
     let pages = [
         ("workspaces", "/workspaces".to_string(), "Workspaces"),
         ("workspace", format!("/workspaces/{}", dev.id), "admin/dev"),
-        ("new-workspace", "/workspaces/new?template=dev".into(), "New workspace"),
+        (
+            "new-workspace",
+            "/workspaces/new?template=dev".into(),
+            "New workspace",
+        ),
         ("delete", format!("/workspaces/{}/delete", dev.id), "Delete"),
         ("templates", "/templates".into(), "Templates"),
         ("template", "/templates/dev".into(), "Template dev"),
@@ -410,7 +485,10 @@ async fn every_page_is_light_keyboard_reachable_and_photographed() {
         if let Some(dir) = &dir {
             d.browser
                 .client
-                .execute("document.activeElement.blur(); window.scrollTo(0, 0)", vec![])
+                .execute(
+                    "document.activeElement.blur(); window.scrollTo(0, 0)",
+                    vec![],
+                )
                 .await
                 .expect("blur");
             let png = d.browser.client.screenshot().await.expect("screenshot");
@@ -419,7 +497,8 @@ async fn every_page_is_light_keyboard_reachable_and_photographed() {
         }
     }
     // The sign-in page, signed out.
-    d.click(Locator::XPath("//button[text() = 'Sign out']")).await;
+    d.click(Locator::XPath("//button[text() = 'Sign out']"))
+        .await;
     d.wait(Locator::Css("#username")).await;
     if let Some(dir) = &dir {
         let png = d.browser.client.screenshot().await.expect("screenshot");

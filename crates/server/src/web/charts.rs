@@ -60,11 +60,7 @@ impl Week {
         for _ in 0..days {
             let Ok(next) = date.tomorrow() else { break };
             if let (Some(start), Some(end)) = (start_of(date), start_of(next)) {
-                out.push(Day {
-                    date,
-                    start,
-                    end,
-                });
+                out.push(Day { date, start, end });
             }
             date = next;
         }
@@ -381,7 +377,11 @@ mod tests {
         let week = Week::new(zone.clone(), "Europe/Berlin", t("2027-03-27T12:00:00Z"), 7);
         assert_eq!(week.days.len(), 7);
         assert_eq!(week.days[0].start, t("2027-03-26T23:00:00Z"));
-        assert_eq!(week.days[1].hours(), 23.0, "Sunday 28 March is 23 hours long");
+        assert_eq!(
+            week.days[1].hours(),
+            23.0,
+            "Sunday 28 March is 23 hours long"
+        );
         assert_eq!(week.days[2].start, t("2027-03-28T22:00:00Z"));
         assert_eq!(local_hour_marks(&week.days[1], &zone).len(), 22);
         assert!(week.label(&week.days[1]).ends_with("(23h)"));
@@ -402,7 +402,10 @@ mod tests {
         }];
         let svg = workspace_week(&week, now, &runs).into_string();
         // 09:00 is 9 hours into the first row.
-        assert!(svg.contains(&format!("x=\"{}\"", f(LABEL_W + 9.0 * PX_PER_HOUR))), "{svg}");
+        assert!(
+            svg.contains(&format!("x=\"{}\"", f(LABEL_W + 9.0 * PX_PER_HOUR))),
+            "{svg}"
+        );
         assert!(svg.contains("starts Mon 09:00 UTC"), "{svg}");
         assert!(svg.contains("stops Mon 17:00 UTC"), "{svg}");
     }

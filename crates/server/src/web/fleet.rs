@@ -55,7 +55,11 @@ impl FleetWeek {
 }
 
 /// Projects each group over `week` and adds it up. Pure.
-pub fn project(week: &Week, groups: &[ScheduleGroup], templates: &HashMap<String, Template>) -> FleetWeek {
+pub fn project(
+    week: &Week,
+    groups: &[ScheduleGroup],
+    templates: &HashMap<String, Template>,
+) -> FleetWeek {
     let (from, until) = (week.start(), week.end());
     let week_hours = until.duration_since(from).as_secs_f64() / 3600.0;
     let mut hours: Vec<(Timestamp, i64)> = Vec::with_capacity(26 * week.days.len());
@@ -63,7 +67,9 @@ pub fn project(week: &Week, groups: &[ScheduleGroup], templates: &HashMap<String
         let mut t = day.start;
         while t < day.end {
             hours.push((t, 0));
-            t = t.checked_add(SignedDuration::from_hours(1)).unwrap_or(day.end);
+            t = t
+                .checked_add(SignedDuration::from_hours(1))
+                .unwrap_or(day.end);
         }
     }
     let mut out = FleetWeek::default();
@@ -95,8 +101,10 @@ pub fn project(week: &Week, groups: &[ScheduleGroup], templates: &HashMap<String
         for run in &runs {
             let stop = run.stop.unwrap_or(until);
             // Hours whose span [h, h+1h) meets [start, stop).
-            let first = hours
-                .partition_point(|(h, _)| h.checked_add(SignedDuration::from_hours(1)).is_ok_and(|end| end <= run.start));
+            let first = hours.partition_point(|(h, _)| {
+                h.checked_add(SignedDuration::from_hours(1))
+                    .is_ok_and(|end| end <= run.start)
+            });
             for (h, n) in hours[first..].iter_mut() {
                 if *h >= stop {
                     break;
@@ -127,7 +135,11 @@ pub async fn page(
             Some(format!("unknown time zone {zone_name:?}; showing UTC")),
         ),
     };
-    let shown_zone = if zone_error.is_some() { "UTC" } else { zone_name.as_str() };
+    let shown_zone = if zone_error.is_some() {
+        "UTC"
+    } else {
+        zone_name.as_str()
+    };
     let week = Week::new(zone, shown_zone, viewer.now, 7);
     let groups = state.store.schedule_groups(MAX_GROUPS).await?;
     let templates: HashMap<String, Template> = state

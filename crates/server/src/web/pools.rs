@@ -21,7 +21,11 @@ use crate::state::AppState;
 const MAX_STEPS: usize = 500;
 
 /// (instant, desired) from `now` until `until`: where the count changes.
-pub fn desired_steps(pool: &PoolSchedule, now: Timestamp, until: Timestamp) -> Vec<(Timestamp, i64)> {
+pub fn desired_steps(
+    pool: &PoolSchedule,
+    now: Timestamp,
+    until: Timestamp,
+) -> Vec<(Timestamp, i64)> {
     let mut steps = vec![(now, pool.desired(now))];
     let mut t = now;
     while steps.len() < MAX_STEPS {
@@ -69,7 +73,14 @@ pub async fn page(
         let zone = layout::zone(&name).unwrap_or(jiff::tz::TimeZone::UTC);
         let current = pool.counts.eligible + pool.counts.starting;
         let chart = match &schedule {
-            Ok(schedule) => charts::pool_steps(&zone, &name, now, until, &desired_steps(schedule, now, until), current),
+            Ok(schedule) => charts::pool_steps(
+                &zone,
+                &name,
+                now,
+                until,
+                &desired_steps(schedule, now, until),
+                current,
+            ),
             Err(e) => html! { p class="flash error" { (e.to_string()) } },
         };
         cards.push(html! {

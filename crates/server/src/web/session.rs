@@ -56,7 +56,9 @@ impl Viewer {
 /// to store or share between replicas), unguessable without the cookie,
 /// and different from the secret itself, which never appears in a page.
 fn csrf_token(session_token: &str) -> String {
-    hex::encode(Sha256::digest(format!("dayshift-csrf:{session_token}").as_bytes()))
+    hex::encode(Sha256::digest(
+        format!("dayshift-csrf:{session_token}").as_bytes(),
+    ))
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -117,8 +119,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// Constant-time comparison, so the token cannot be guessed byte by byte.
 fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
@@ -301,7 +302,10 @@ mod shim {
         let expires = now.checked_add(SESSION_LIFETIME).map_err(|e| {
             ApiErr::internal("cannot compute session expiry").with_detail(e.to_string())
         })?;
-        state.store.insert_token(&user.id, &hash, now, expires).await?;
+        state
+            .store
+            .insert_token(&user.id, &hash, now, expires)
+            .await?;
         Ok(token)
     }
 

@@ -61,16 +61,14 @@ impl ScheduleForm {
         let cron = schedule.cron();
         let fields: Vec<&str> = cron.split_whitespace().collect();
         let simple = match fields[..] {
-            [m, h, "*", "*", dow] => {
-                match (m.parse::<u8>(), h.parse::<u8>(), day_set(dow)) {
-                    (Ok(m), Ok(h), Some(days)) => {
-                        form.time = format!("{h:02}:{m:02}");
-                        form.days = days;
-                        true
-                    }
-                    _ => false,
+            [m, h, "*", "*", dow] => match (m.parse::<u8>(), h.parse::<u8>(), day_set(dow)) {
+                (Ok(m), Ok(h), Some(days)) => {
+                    form.time = format!("{h:02}:{m:02}");
+                    form.days = days;
+                    true
                 }
-            }
+                _ => false,
+            },
             _ => false,
         };
         if !simple {
@@ -100,6 +98,31 @@ fn day_set(dow: &str) -> Option<[bool; 7]> {
         days[a..=b].iter_mut().for_each(|d| *d = true);
     }
     Some(days)
+}
+
+/// The day-of-week field for a set of days, consecutive days as ranges
+/// (`1-4`, `0,6`), so the stored schedule reads `Mon-Thu`; `None` for no
+/// day at all.
+fn day_field(days: [bool; 7]) -> Option<String> {
+    let mut parts = Vec::new();
+    let mut d = 0;
+    while d < 7 {
+        if !days[d] {
+            d += 1;
+            continue;
+        }
+        let start = d;
+        while d + 1 < 7 && days[d + 1] {
+            d += 1;
+        }
+        parts.push(if start == d {
+            start.to_string()
+        } else {
+            format!("{start}-{d}")
+        });
+        d += 1;
+    }
+    (!parts.is_empty()).then(|| parts.join(","))
 }
 
 pub async fn page(
@@ -383,8 +406,13 @@ pub async fn log_lines(
     Path(id): Path<String>,
     query: crate::extract::Query<api::LogsQuery>,
 ) -> WebResult<axum::Json<LogAnswer>> {
-    let axum::Json(lines) =
-        api::build_logs(State(state.clone()), viewer.user.clone(), Path(id.clone()), query).await?;
+    let axum::Json(lines) = api::build_logs(
+        State(state.clone()),
+        viewer.user.clone(),
+        Path(id.clone()),
+        query,
+    )
+    .await?;
     let finished = state
         .store
         .build(&id)
@@ -403,7 +431,11 @@ fn back_to(id: &str, fields: &super::layout::Fields) -> String {
 }
 
 fn redirect(path: &str, result: ApiResult<String>) -> Response {
-    Redirect::to(&layout::with_flash(path, result.map_err(|e| e.body.message))).into_response()
+    Redirect::to(&layout::with_flash(
+        path,
+        result.map_err(|e| e.body.message),
+    ))
+    .into_response()
 }
 
 async fn build(
@@ -515,7 +547,12 @@ pub async fn confirm_delete(
             a href=(format!("/workspaces/{id}")) { "Cancel" }
         }
     };
-    Ok(layout::page(&viewer, "/workspaces", "Delete workspace", body))
+    Ok(layout::page(
+        &viewer,
+        "/workspaces",
+        "Delete workspace",
+        body,
+    ))
 }
 
 pub async fn delete(
@@ -534,13 +571,15 @@ pub async fn delete(
             )),
         ));
     }
-    Ok(match build(&state, caller, &id, sdk::Transition::Delete).await {
-        Ok(_) => redirect(
-            "/workspaces",
-            Ok(format!("Deleting {}.", ws.workspace.name)),
-        ),
-        Err(e) => redirect(&format!("/workspaces/{id}"), Err(e)),
-    })
+    Ok(
+        match build(&state, caller, &id, sdk::Transition::Delete).await {
+            Ok(_) => redirect(
+                "/workspaces",
+                Ok(format!("Deleting {}.", ws.workspace.name)),
+            ),
+            Err(e) => redirect(&format!("/workspaces/{id}"), Err(e)),
+        },
+    )
 }
 
 /// +1h / −1h: the API's extend with the deadline moved by an hour; a
@@ -590,16 +629,22 @@ pub async fn schedule(
                     .split_once(':')
                     .and_then(|(h, m)| Some((h.parse::<u8>().ok()?, m.parse::<u8>().ok()?)))
                     .ok_or_else(|| ApiErr::invalid("time", format!("{time:?} is not HH:MM")))?;
-                let days: Vec<&str> = fields.all("days").collect();
-                if days.is_empty() {
-                    None
-                } else {
-                    let zone = fields.opt("zone").unwrap_or("UTC");
-                    Some(format!(
-                        "CRON_TZ={zone} {minute} {hour} * * {}",
-                        days.join(",")
-                    ))
+                let mut days = [false; 7];
+                for day in fields.all("days") {
+                    match day.parse::<usize>() {
+                        Ok(d) if d < 7 => days[d] = true,
+                        _ => {
+                            return Err(ApiErr::invalid(
+                                "days",
+                                format!("{day:?} is not a day 0-6"),
+                            ))
+                        }
+                    }
                 }
+                day_field(days).map(|dow| {
+                    let zone = fields.opt("zone").unwrap_or("UTC");
+                    format!("CRON_TZ={zone} {minute} {hour} * * {dow}")
+                })
             }
         };
         let ttl = duration_field("ttl_ms", fields.opt("ttl"))?;
@@ -644,7 +689,19 @@ mod tests {
         assert!(form.cron.is_empty());
         let form = ScheduleForm::of(Some("CRON_TZ=UTC */15 9 * * *"));
         assert_eq!(form.cron, "CRON_TZ=UTC */15 9 * * *");
-        assert_eq!(day_set("0,6"), Some([true, false, false, false, false, false, true]));
+        assert_eq!(
+            day_set("0,6"),
+            Some([true, false, false, false, false, false, true])
+        );
         assert_eq!(day_set("1-5/2"), None);
+        let days = |set: &[usize]| {
+            let mut d = [false; 7];
+            set.iter().for_each(|&i| d[i] = true);
+            day_field(d)
+        };
+        assert_eq!(days(&[1, 2, 3, 4]).as_deref(), Some("1-4"));
+        assert_eq!(days(&[0, 6]).as_deref(), Some("0,6"));
+        assert_eq!(days(&[0, 1, 2, 3, 4, 5, 6]).as_deref(), Some("0-6"));
+        assert_eq!(days(&[]), None);
     }
 }

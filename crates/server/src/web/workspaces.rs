@@ -36,9 +36,9 @@ async fn search(
 ) -> ApiResult<(Vec<sdk::Workspace>, Option<String>)> {
     // Stand-in until the paginated search lands: reads one owner's list.
     let _ = after;
-    let owner = (!viewer.is_owner()).then(|| viewer.user.0.id.as_str());
+    let owner = (!viewer.is_owner()).then_some(viewer.user.0.id.as_str());
     let all = state.store.workspaces(owner).await?;
-    let q = q.trim();
+    let q = q.trim().trim_start_matches("name:");
     Ok((
         all.iter()
             .filter(|w| q.is_empty() || w.workspace.name.contains(q))
