@@ -4,9 +4,11 @@ use sqlx::Transaction;
 
 use crate::rows::*;
 use crate::templates::{template_from_row, TEMPLATE_COLUMNS};
+use crate::page::{Cursor, KeyPart, PageError};
+use crate::sql_filter::SqlFilter;
 use crate::{
-    conflict_on_unique, new_id, Build, Job, JobStatus, LockMode, NewBuild, Result, Store,
-    StoreError, Workspace, WorkspaceChange, WorkspaceState,
+    conflict_on_unique, new_id, Build, Job, JobStatus, LockMode, NewBuild, Page, PageOf, Result,
+    Store, StoreError, Workspace, WorkspaceChange, WorkspaceQuery, WorkspaceState,
 };
 
 type Tx = Transaction<'static, sqlx::Any>;
@@ -319,17 +321,39 @@ impl Store {
         } else {
             self.policy().derive(&state)
         };
+        // The listing columns (what search filters and sorts on) follow
+        // the state in the same write, so a list never shows stale ones.
+        let owner_name = state.workspace.owner_name.as_str();
+        let status = state.status().as_str();
+        let outdated = i64::from(state.is_outdated());
         if derived.next_start_at != state.workspace.next_start_at
             || derived.next_due_at != state.workspace.next_due_at
         {
-            sqlx::query("UPDATE workspaces SET next_start_at = $1, next_due_at = $2 WHERE id = $3")
-                .bind(opt_ms(derived.next_start_at))
-                .bind(opt_ms(derived.next_due_at))
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "UPDATE workspaces SET next_start_at = $1, next_due_at = $2, \
+                 owner_name = $3, status = $4, outdated = $5 WHERE id = $6",
+            )
+            .bind(opt_ms(derived.next_start_at))
+            .bind(opt_ms(derived.next_due_at))
+            .bind(owner_name)
+            .bind(status)
+            .bind(outdated)
+            .bind(&id)
+            .execute(&mut **tx)
+            .await?;
             state.workspace.next_start_at = derived.next_start_at;
             state.workspace.next_due_at = derived.next_due_at;
+        } else {
+            sqlx::query(
+                "UPDATE workspaces SET owner_name = $1, status = $2, outdated = $3 \
+                 WHERE id = $4 AND (owner_name <> $1 OR status <> $2 OR outdated <> $3)",
+            )
+            .bind(owner_name)
+            .bind(status)
+            .bind(outdated)
+            .bind(&id)
+            .execute(&mut **tx)
+            .await?;
         }
         Ok(state)
     }
@@ -378,28 +402,70 @@ impl Store {
         row.as_ref().map(state_from_row).transpose()
     }
 
-    /// Workspaces that are not deleted, of one owner or of everybody.
-    pub async fn workspaces(&self, owner_id: Option<&str>) -> Result<Vec<WorkspaceState>> {
-        let rows = match owner_id {
-            Some(owner) => {
-                sqlx::query(&format!(
-                    "{} WHERE w.deleted = 0 AND w.owner_id = $1 ORDER BY u.username, w.name",
-                    state_select()
-                ))
-                .bind(owner)
-                .fetch_all(self.pool())
-                .await?
+    /// One page of the workspaces matching `query` (not deleted), sorted
+    /// by owner name, name and id.
+    ///
+    /// The page is one index range scan: every filter but `name:` is an
+    /// equality on a column with an index `(filter, owner_name, name, id)`
+    /// (`owner:` uses the sort index itself), and the cursor is a row-value
+    /// comparison on that suffix. Further filters are checked on the rows
+    /// the scan visits. `name:` substrings cannot use an index; they are
+    /// checked the same way while walking the sort order.
+    ///
+    /// `count` is exact, from an index-only count over the same range;
+    /// it is computed for the first page only and carried in the cursor,
+    /// so walking a list costs one count (see ARCHITECTURE "Lists").
+    pub async fn search_workspaces(
+        &self,
+        query: &WorkspaceQuery,
+        page: &Page,
+    ) -> Result<PageOf<WorkspaceState>> {
+        let mut filter = SqlFilter::default();
+        filter.push_workspace_query(query);
+        let (after, count) = match page.after() {
+            Some(cursor) => {
+                let [owner, name, id, count] = cursor.texts::<4>().map_err(StoreError::from)?;
+                let count = count
+                    .parse::<i64>()
+                    .map_err(|_| StoreError::from(PageError::cursor("the cursor is damaged")))?;
+                (Some([owner, name, id]), Some(count))
             }
+            None => (None, None),
+        };
+        let count = match count {
+            Some(count) => count,
             None => {
-                sqlx::query(&format!(
-                    "{} WHERE w.deleted = 0 ORDER BY u.username, w.name",
-                    state_select()
-                ))
-                .fetch_all(self.pool())
-                .await?
+                let sql = format!(
+                    "SELECT COUNT(*) FROM workspaces w WHERE {}",
+                    filter.conditions()
+                );
+                filter.bind_scalar(sqlx::query_scalar(&sql)).fetch_one(self.pool()).await?
             }
         };
-        rows.iter().map(state_from_row).collect()
+        let mut scan = filter.clone();
+        if let Some([owner, name, id]) = after {
+            scan.push_after(
+                "(w.owner_name, w.name, w.id)",
+                vec![owner.into(), name.into(), id.into()],
+            );
+        }
+        let sql = format!(
+            "{} WHERE {} ORDER BY w.owner_name, w.name, w.id LIMIT {}",
+            state_select(),
+            scan.conditions(),
+            page.fetch_limit()
+        );
+        let rows = scan.bind(sqlx::query(&sql)).fetch_all(self.pool()).await?;
+        let states = rows.iter().map(state_from_row).collect::<Result<Vec<_>>>()?;
+        let count_text = count.to_string();
+        Ok(PageOf::from_fetched(states, page, count, |state| {
+            Cursor(vec![
+                KeyPart::Text(state.workspace.owner_name.clone()),
+                KeyPart::Text(state.workspace.name.clone()),
+                KeyPart::Text(state.workspace.id.clone()),
+                KeyPart::Text(count_text.clone()),
+            ])
+        }))
     }
 
     /// Ids of workspaces whose derived due time has come: an index range
@@ -439,16 +505,33 @@ impl Store {
         value.map(|v| ts_from_ms(v, "next_due_at")).transpose()
     }
 
-    /// All builds of a workspace, newest first.
-    pub async fn builds(&self, workspace_id: &str) -> Result<Vec<Build>> {
+    /// One page of a workspace's builds, newest first: a range scan of
+    /// the `(workspace_id, build_number)` unique index.
+    pub async fn builds(&self, workspace_id: &str, page: &Page) -> Result<PageOf<Build>> {
+        let before = page
+            .after()
+            .map(|cursor| cursor.int())
+            .transpose()
+            .map_err(StoreError::from)?
+            .unwrap_or(i64::MAX);
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM workspace_builds WHERE workspace_id = $1")
+                .bind(workspace_id)
+                .fetch_one(self.pool())
+                .await?;
         let rows = sqlx::query(&format!(
             "SELECT {BUILD_COLUMNS} FROM workspace_builds b WHERE b.workspace_id = $1 \
-             ORDER BY b.build_number DESC"
+             AND b.build_number < $2 ORDER BY b.build_number DESC LIMIT $3"
         ))
         .bind(workspace_id)
+        .bind(before)
+        .bind(page.fetch_limit())
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(build_from_row).collect()
+        let builds = rows.iter().map(build_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(PageOf::from_fetched(builds, page, count, |build| {
+            Cursor(vec![KeyPart::Int(build.build_number)])
+        }))
     }
 
     pub async fn build(&self, id: &str) -> Result<Option<Build>> {
