@@ -161,7 +161,10 @@ async fn run(backend: Backend, size: i64) -> Option<Figures> {
     for (label, q) in [
         ("page of 100, no filter", ""),
         ("page of 100, q=status:running", "status:running"),
-        ("page of 100, q=owner:user-3 template:echo", "owner:user-3 template:echo"),
+        (
+            "page of 100, q=owner:user-3 template:echo",
+            "owner:user-3 template:echo",
+        ),
         ("page of 100, q=outdated:true", "outdated:true"),
     ] {
         let q_param = if q.is_empty() {
@@ -173,8 +176,10 @@ async fn run(backend: Backend, size: i64) -> Option<Figures> {
         let (p50, p99) = sample(&client, |_| first.clone()).await;
         latencies.push((format!("{label}, first page"), p50, p99));
         if q.is_empty() {
-            let (p50, p99) =
-                sample(&client, |i| format!("{first}&after={}", deep[i % deep.len()])).await;
+            let (p50, p99) = sample(&client, |i| {
+                format!("{first}&after={}", deep[i % deep.len()])
+            })
+            .await;
             latencies.push((format!("{label}, deep pages"), p50, p99));
         }
     }
@@ -352,12 +357,11 @@ async fn old_metrics_query(backend: Backend, dir: &Path, url: Option<&str>) -> (
     let mut times = Vec::new();
     for i in 0..25 {
         let started = Instant::now();
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT job_status, COUNT(*) FROM workspace_builds GROUP BY job_status",
-        )
-        .fetch_all(store.pool())
-        .await
-        .expect("old query");
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT job_status, COUNT(*) FROM workspace_builds GROUP BY job_status")
+                .fetch_all(store.pool())
+                .await
+                .expect("old query");
         assert!(!rows.is_empty());
         if i >= 5 {
             times.push(started.elapsed().as_secs_f64() * 1000.0);
@@ -379,22 +383,47 @@ fn print_tables(results: &[Figures]) {
         let [small, large] = runs.as_slice() else {
             continue;
         };
-        println!("\n### {backend:?}: {} vs {} workspaces ({} builds each)\n", small.workspaces, large.workspaces, BUILDS_PER_WORKSPACE);
-        println!("| request | p50 {s} | p99 {s} | p50 {l} | p99 {l} | p99 ratio |", s = small.workspaces, l = large.workspaces);
+        println!(
+            "\n### {backend:?}: {} vs {} workspaces ({} builds each)\n",
+            small.workspaces, large.workspaces, BUILDS_PER_WORKSPACE
+        );
+        println!(
+            "| request | p50 {s} | p99 {s} | p50 {l} | p99 {l} | p99 ratio |",
+            s = small.workspaces,
+            l = large.workspaces
+        );
         println!("|---|---:|---:|---:|---:|---:|");
         for ((label, p50s, p99s), (_, p50l, p99l)) in small.latencies.iter().zip(&large.latencies) {
-            println!("| {label} | {p50s:.2} ms | {p99s:.2} ms | {p50l:.2} ms | {p99l:.2} ms | {:.2}x |", p99l / p99s);
+            println!(
+                "| {label} | {p50s:.2} ms | {p99s:.2} ms | {p50l:.2} ms | {p99l:.2} ms | {:.2}x |",
+                p99l / p99s
+            );
         }
         println!(
             "| old scrape query (GROUP BY every build) | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2}x |",
             small.old_metrics_query.0, small.old_metrics_query.1, large.old_metrics_query.0, large.old_metrics_query.1,
             large.old_metrics_query.1 / small.old_metrics_query.1
         );
-        println!("\n| server RSS | {} | {} |", small.workspaces, large.workspaces);
+        println!(
+            "\n| server RSS | {} | {} |",
+            small.workspaces, large.workspaces
+        );
         println!("|---|---:|---:|");
-        println!("| after start | {:.0} MB | {:.0} MB |", small.rss_before_mb, large.rss_before_mb);
-        println!("| after 2 full walks + 1,000 GET /workspaces/{{id}} | {:.0} MB | {:.0} MB |", small.rss_after_mb, large.rss_after_mb);
-        println!("| peak (VmHWM) | {:.0} MB | {:.0} MB |", small.rss_peak_mb, large.rss_peak_mb);
-        println!("| 2 full walks (pages of 100) | {:.1} s | {:.1} s |", small.walk_seconds, large.walk_seconds);
+        println!(
+            "| after start | {:.0} MB | {:.0} MB |",
+            small.rss_before_mb, large.rss_before_mb
+        );
+        println!(
+            "| after 2 full walks + 1,000 GET /workspaces/{{id}} | {:.0} MB | {:.0} MB |",
+            small.rss_after_mb, large.rss_after_mb
+        );
+        println!(
+            "| peak (VmHWM) | {:.0} MB | {:.0} MB |",
+            small.rss_peak_mb, large.rss_peak_mb
+        );
+        println!(
+            "| 2 full walks (pages of 100) | {:.1} s | {:.1} s |",
+            small.walk_seconds, large.walk_seconds
+        );
     }
 }

@@ -213,7 +213,8 @@ impl Harness {
     /// Live prebuilds (unclaimed, not deleted) by status.
     async fn pool(&self) -> BTreeMap<WorkspaceStatus, usize> {
         let mut by_status = BTreeMap::new();
-        for ws in dayshift_store::testing::all_workspaces(&self.store, Some(&self.system.username)).await
+        for ws in
+            dayshift_store::testing::all_workspaces(&self.store, Some(&self.system.username)).await
         {
             assert!(ws.workspace.prebuild_preset_id.is_some());
             assert!(

@@ -83,17 +83,30 @@ async fn workspace_search_pages_and_counts() {
         ["bob/api-one", "bob/api-three", "bob/api-two"]
     );
     assert_eq!(search(&bob, "status:stopped", false).await, ["bob/web"]);
-    assert_eq!(search(&bob, "owner:me template:echo name:doc", false).await, ["bob/docs"]);
+    assert_eq!(
+        search(&bob, "owner:me template:echo name:doc", false).await,
+        ["bob/docs"]
+    );
     assert!(
         search(&bob, "owner:admin", true).await.is_empty(),
         "members see only their own workspaces, whatever they ask"
     );
     assert_eq!(
         search(&s.admin, "api", true).await,
-        ["admin/admin-api", "bob/api-one", "bob/api-three", "bob/api-two"]
+        [
+            "admin/admin-api",
+            "bob/api-one",
+            "bob/api-three",
+            "bob/api-two"
+        ]
     );
     assert_eq!(
-        search(&s.admin, "owner:bob outdated:false dormant:false name:web", false).await,
+        search(
+            &s.admin,
+            "owner:bob outdated:false dormant:false name:web",
+            false
+        )
+        .await,
         ["bob/web"],
         "an owner naming an owner sees theirs without --all"
     );
@@ -119,7 +132,11 @@ async fn bad_paging_and_search_parameters_are_400s_naming_them() {
         ("/api/v2/workspaces?limit=lots", "limit", "\"lots\""),
         ("/api/v2/workspaces?limit=99999999999", "limit", "1000"),
         ("/api/v2/workspaces?after=garbage", "after", "garbage"),
-        ("/api/v2/workspaces?q=status:sleeping", "q", "status:sleeping"),
+        (
+            "/api/v2/workspaces?q=status:sleeping",
+            "q",
+            "status:sleeping",
+        ),
         ("/api/v2/workspaces?q=colour:red", "q", "colour:red"),
         ("/api/v2/workspaces?q=dormant:maybe", "q", "dormant:maybe"),
         ("/api/v2/users?limit=5000", "limit", "maximum 1000"),
@@ -131,7 +148,9 @@ async fn bad_paging_and_search_parameters_are_400s_naming_them() {
     }
     // A cursor of one list is no cursor of another.
     s.member("bob").await;
-    let users = fetch::<UsersPage>(&s.admin, "/api/v2/users?limit=1").await.unwrap();
+    let users = fetch::<UsersPage>(&s.admin, "/api/v2/users?limit=1")
+        .await
+        .unwrap();
     let cursor = users.next.expect("a second page of users");
     let (named, _) = refused(&s.admin, &format!("/api/v2/workspaces?after={cursor}")).await;
     assert_eq!(named, "after");
@@ -146,7 +165,11 @@ async fn users_builds_versions_and_prebuilds_are_pages() {
 
     let users = s.admin.users().await.unwrap();
     let names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
-    assert_eq!(names, ["admin", "bob", "carol"], "by username, no system users");
+    assert_eq!(
+        names,
+        ["admin", "bob", "carol"],
+        "by username, no system users"
+    );
     let denied = bob.users().await.unwrap_err();
     assert_eq!(status_of(&denied), 403, "{denied}");
 
@@ -166,16 +189,24 @@ async fn users_builds_versions_and_prebuilds_are_pages() {
         numbers.extend(rows.iter().map(|b| b.build_number));
     }
     assert_eq!((numbers, page_count), (vec![3, 2, 1], 1));
-    let two = fetch::<WorkspaceBuildsPage>(&bob, &format!("/api/v2/workspaces/{}/builds?limit=2", ws.id))
-        .await
-        .unwrap();
+    let two = fetch::<WorkspaceBuildsPage>(
+        &bob,
+        &format!("/api/v2/workspaces/{}/builds?limit=2", ws.id),
+    )
+    .await
+    .unwrap();
     assert_eq!(two.builds.len(), 2);
     assert!(two.next.is_some());
 
+    // A minute later, so "oldest first" is not decided by the ids.
+    s.clock.set(t("2027-01-04T08:01:00Z"));
     s.admin
-        .create_template_version(&echo.id, &CreateTemplateVersionRequest {
-            files: files_of(&examples_dir("echo")),
-        })
+        .create_template_version(
+            &echo.id,
+            &CreateTemplateVersionRequest {
+                files: files_of(&examples_dir("echo")),
+            },
+        )
         .await
         .unwrap();
     let versions = s.admin.template_versions(&echo.id).await.unwrap();
@@ -183,7 +214,9 @@ async fn users_builds_versions_and_prebuilds_are_pages() {
     assert_eq!(unique.len(), 2);
     assert!(versions[1].active, "oldest first");
 
-    let pools = fetch::<PrebuildsPage>(&s.admin, "/api/v2/prebuilds").await.unwrap();
+    let pools = fetch::<PrebuildsPage>(&s.admin, "/api/v2/prebuilds")
+        .await
+        .unwrap();
     assert_eq!(pools.count, i64::try_from(pools.prebuilds.len()).unwrap());
     assert!(pools.next.is_none());
 }

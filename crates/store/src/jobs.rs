@@ -364,10 +364,9 @@ pub(crate) async fn count_finished_job(
     build_id: &str,
     status: JobStatus,
 ) -> Result<()> {
-    let shard = build_id
-        .bytes()
-        .fold(0u32, |hash, b| hash.wrapping_mul(31).wrapping_add(u32::from(b)))
-        % JOB_TOTAL_SHARDS;
+    let shard = build_id.bytes().fold(0u32, |hash, b| {
+        hash.wrapping_mul(31).wrapping_add(u32::from(b))
+    }) % JOB_TOTAL_SHARDS;
     sqlx::query(
         "INSERT INTO job_totals (status, shard, total) VALUES ($1, $2, 1) \
          ON CONFLICT (status, shard) DO UPDATE SET total = job_totals.total + 1",

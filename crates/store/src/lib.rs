@@ -12,6 +12,7 @@
 //! (every write takes `now` from the caller).
 
 pub mod clock;
+mod counts;
 mod jobs;
 mod model;
 mod page;
@@ -34,8 +35,8 @@ use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 pub use jobs::{JobListener, JOBS_CHANNEL};
 pub use model::*;
 pub use page::{Cursor, KeyPart, Page, PageError, PageOf, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
-pub use search::{SearchError, WorkspaceQuery};
 pub use prebuilds::*;
+pub use search::{SearchError, WorkspaceQuery};
 pub use workspaces::{Applied, NewWorkspace};
 
 #[derive(Debug, thiserror::Error)]

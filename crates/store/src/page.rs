@@ -127,7 +127,11 @@ impl<T> PageOf<T> {
     /// A page of a list held in memory whole because configuration, not
     /// the fleet, bounds it (prebuild pools: one per preset). `key` must
     /// give each row a distinct text key; rows are sorted by it.
-    pub fn of_small_list(mut all: Vec<T>, page: &Page, key: impl Fn(&T) -> Vec<String>) -> Result<PageOf<T>, PageError> {
+    pub fn of_small_list(
+        mut all: Vec<T>,
+        page: &Page,
+        key: impl Fn(&T) -> Vec<String>,
+    ) -> Result<PageOf<T>, PageError> {
         all.sort_by_key(|row| key(row));
         let after: Option<Vec<String>> = page
             .after()
@@ -137,7 +141,9 @@ impl<T> PageOf<T> {
                     .iter()
                     .map(|part| match part {
                         KeyPart::Text(text) => Ok(text.clone()),
-                        KeyPart::Int(_) => Err(PageError::cursor("the cursor belongs to another list")),
+                        KeyPart::Int(_) => {
+                            Err(PageError::cursor("the cursor belongs to another list"))
+                        }
                     })
                     .collect()
             })
@@ -182,7 +188,8 @@ impl Cursor {
     }
 
     pub fn decode(text: &str) -> Result<Cursor, PageError> {
-        let not_ours = || PageError::cursor(format!("{text:?} is not a cursor from a `next` field"));
+        let not_ours =
+            || PageError::cursor(format!("{text:?} is not a cursor from a `next` field"));
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| not_ours())?;
         let parts: Vec<KeyPart> = serde_json::from_slice(&bytes).map_err(|_| not_ours())?;
         Ok(Cursor(parts))

@@ -141,7 +141,12 @@ ALTER TABLE workspaces ADD COLUMN autostart_set_at BIGINT;
 /// and dormancy, so those are denormalised onto the workspace row (kept
 /// true in the same transaction as every write, see `store_derived`) and
 /// each filter has an index whose suffix is the sort key: a page is one
-/// range scan whatever the filter. Terminal job counts for `/metrics` are
+/// range scan whatever the filter. Search counts come from
+/// `workspace_counts` (one row per owner, template, status, outdatedness
+/// and dormancy) plus `workspace_count_deltas`, which writers only insert
+/// into (no hot row) and which are folded into the totals now and then;
+/// `counted`/`counted_dormant` record how a workspace is counted now.
+/// Terminal job counts for `/metrics` are
 /// kept in `job_totals`, sharded by build id so concurrent completions do
 /// not queue on one counter row; unfinished ones are counted through the
 /// partial indexes of V1.
@@ -167,6 +172,30 @@ CREATE INDEX workspaces_list_template ON workspaces(template_id, owner_name, nam
 CREATE INDEX workspaces_list_status ON workspaces(status, owner_name, name, id) WHERE deleted = 0;
 CREATE INDEX workspaces_list_outdated ON workspaces(outdated, owner_name, name, id) WHERE deleted = 0;
 CREATE INDEX workspaces_list_dormant ON workspaces(owner_name, name, id) WHERE deleted = 0 AND dormant_at IS NOT NULL;
+ALTER TABLE workspaces ADD COLUMN counted BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE workspaces ADD COLUMN counted_dormant BIGINT NOT NULL DEFAULT 0;
+UPDATE workspaces SET counted = 1 - deleted, counted_dormant = CASE WHEN dormant_at IS NULL THEN 0 ELSE 1 END;
+CREATE TABLE workspace_counts (
+    owner_name TEXT NOT NULL,
+    template_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    outdated BIGINT NOT NULL,
+    dormant BIGINT NOT NULL,
+    total BIGINT NOT NULL,
+    PRIMARY KEY (owner_name, template_id, status, outdated, dormant)
+);
+INSERT INTO workspace_counts (owner_name, template_id, status, outdated, dormant, total)
+    SELECT owner_name, template_id, status, outdated, counted_dormant, COUNT(*) FROM workspaces
+    WHERE counted = 1 GROUP BY owner_name, template_id, status, outdated, counted_dormant;
+CREATE TABLE workspace_count_deltas (
+    id {SERIAL_PK},
+    owner_name TEXT NOT NULL,
+    template_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    outdated BIGINT NOT NULL,
+    dormant BIGINT NOT NULL,
+    delta BIGINT NOT NULL
+);
 CREATE TABLE job_totals (
     status TEXT NOT NULL,
     shard BIGINT NOT NULL,

@@ -75,8 +75,8 @@ impl WorkspaceQuery {
                 }
                 "status" => {
                     once(query.status.is_some())?;
-                    let status = WorkspaceStatus::from_str(&value.to_ascii_lowercase())
-                        .map_err(|_| {
+                    let status =
+                        WorkspaceStatus::from_str(&value.to_ascii_lowercase()).map_err(|_| {
                             error(format!(
                                 "unknown status {value:?} (one of {})",
                                 WorkspaceStatus::ALL

@@ -40,8 +40,53 @@ impl SqlFilter {
     }
 
     /// The filters of a workspace search on `workspaces w`.
-    pub(crate) fn push_workspace_query(&mut self, query: &WorkspaceQuery) {
-        self.push("w.deleted = 0", vec![]);
+    pub(crate) fn workspace_search(query: &WorkspaceQuery) -> SqlFilter {
+        let mut filter = SqlFilter::default();
+        filter.push("w.deleted = 0", vec![]);
+        filter.push_group_terms(query, |dormant| {
+            if dormant {
+                "w.dormant_at IS NOT NULL"
+            } else {
+                "w.dormant_at IS NULL"
+            }
+        });
+        for part in &query.name_contains {
+            filter.push("w.name LIKE ? ESCAPE '\\'", vec![like_substring(part)]);
+        }
+        filter
+    }
+
+    /// The same search on the count groups, as two `WHERE` clauses over
+    /// `workspace_counts w` and `workspace_count_deltas w` for one
+    /// statement (one snapshot), with the values of both bound in order;
+    /// `None` when it has terms the groups do not record (name
+    /// substrings).
+    pub(crate) fn count_groups(query: &WorkspaceQuery) -> Option<(SqlFilter, String, String)> {
+        if !query.name_contains.is_empty() {
+            return None;
+        }
+        let dormant = |dormant| {
+            if dormant {
+                "w.dormant = 1"
+            } else {
+                "w.dormant = 0"
+            }
+        };
+        let mut filter = SqlFilter::default();
+        filter.push_group_terms(query, dormant);
+        let totals = filter.conditions();
+        let first = filter.conditions.len();
+        filter.push_group_terms(query, dormant);
+        let deltas = SqlFilter {
+            conditions: filter.conditions.split_off(first),
+            values: Vec::new(),
+        }
+        .conditions();
+        Some((filter, totals, deltas))
+    }
+
+    /// The terms both a search and a count group answer.
+    fn push_group_terms(&mut self, query: &WorkspaceQuery, dormant: fn(bool) -> &'static str) {
         for owner in [&query.owner, &query.visible_to].into_iter().flatten() {
             self.push("w.owner_name = ?", vec![owner.clone()]);
         }
@@ -56,27 +101,15 @@ impl SqlFilter {
             self.push("w.status = ?", vec![status.as_str().to_string()]);
         }
         if let Some(outdated) = query.outdated {
-            self.push(
-                if outdated {
-                    "w.outdated = 1"
-                } else {
-                    "w.outdated = 0"
-                },
-                vec![],
-            );
+            let condition = if outdated {
+                "w.outdated = 1"
+            } else {
+                "w.outdated = 0"
+            };
+            self.push(condition, vec![]);
         }
-        if let Some(dormant) = query.dormant {
-            self.push(
-                if dormant {
-                    "w.dormant_at IS NOT NULL"
-                } else {
-                    "w.dormant_at IS NULL"
-                },
-                vec![],
-            );
-        }
-        for part in &query.name_contains {
-            self.push("w.name LIKE ? ESCAPE '\\'", vec![like_substring(part)]);
+        if let Some(wanted) = query.dormant {
+            self.push(dormant(wanted), vec![]);
         }
     }
 

@@ -112,25 +112,6 @@ fn opt_dur_ms(d: Option<SignedDuration>) -> Option<i64> {
     d.map(dur_ms)
 }
 
-/// Re-marks which workspaces of a template are outdated after its active
-/// version changed: one statement over the template's workspaces (an
-/// index range), nothing loaded into memory.
-async fn mark_outdated_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    template_id: &str,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE workspaces SET outdated = CASE WHEN (SELECT b.template_version_id \
-         FROM workspace_builds b WHERE b.id = workspaces.latest_build_id) = \
-         (SELECT t.active_version_id FROM templates t WHERE t.id = workspaces.template_id) \
-         THEN 0 ELSE 1 END WHERE template_id = $1 AND deleted = 0",
-    )
-    .bind(template_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 impl Store {
     /// Creates a template with its first (active) version.
     pub async fn create_template(
@@ -190,7 +171,7 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("template {template_id}")));
         }
-        mark_outdated_in(&mut tx, template_id).await?;
+        crate::counts::mark_outdated_in(&mut tx, template_id).await?;
         tx.commit().await?;
         Ok(created)
     }

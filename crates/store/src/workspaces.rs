@@ -2,10 +2,11 @@ use dayshift_schedule::{SignedDuration, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::Transaction;
 
+use crate::counts::{self, CountGroup};
+use crate::page::{Cursor, KeyPart};
 use crate::rows::*;
-use crate::templates::{template_from_row, TEMPLATE_COLUMNS};
-use crate::page::{Cursor, KeyPart, PageError};
 use crate::sql_filter::SqlFilter;
+use crate::templates::{template_from_row, TEMPLATE_COLUMNS};
 use crate::{
     conflict_on_unique, new_id, Build, Job, JobStatus, LockMode, NewBuild, Page, PageOf, Result,
     Store, StoreError, Workspace, WorkspaceChange, WorkspaceQuery, WorkspaceState,
@@ -321,39 +322,38 @@ impl Store {
         } else {
             self.policy().derive(&state)
         };
-        // The listing columns (what search filters and sorts on) follow
-        // the state in the same write, so a list never shows stale ones.
-        let owner_name = state.workspace.owner_name.as_str();
-        let status = state.status().as_str();
-        let outdated = i64::from(state.is_outdated());
         if derived.next_start_at != state.workspace.next_start_at
             || derived.next_due_at != state.workspace.next_due_at
         {
-            sqlx::query(
-                "UPDATE workspaces SET next_start_at = $1, next_due_at = $2, \
-                 owner_name = $3, status = $4, outdated = $5 WHERE id = $6",
-            )
-            .bind(opt_ms(derived.next_start_at))
-            .bind(opt_ms(derived.next_due_at))
-            .bind(owner_name)
-            .bind(status)
-            .bind(outdated)
-            .bind(&id)
-            .execute(&mut **tx)
-            .await?;
+            sqlx::query("UPDATE workspaces SET next_start_at = $1, next_due_at = $2 WHERE id = $3")
+                .bind(opt_ms(derived.next_start_at))
+                .bind(opt_ms(derived.next_due_at))
+                .bind(&id)
+                .execute(&mut **tx)
+                .await?;
             state.workspace.next_start_at = derived.next_start_at;
             state.workspace.next_due_at = derived.next_due_at;
-        } else {
+        }
+        // The listing columns (what search filters, sorts and counts on)
+        // follow the state in the same transaction, so lists and counts
+        // are never stale.
+        let old = counts::stored_group(tx, &id).await?;
+        let listed = CountGroup::listing(&state);
+        let new = (!state.workspace.deleted).then(|| listed.clone());
+        if old != new {
             sqlx::query(
-                "UPDATE workspaces SET owner_name = $1, status = $2, outdated = $3 \
-                 WHERE id = $4 AND (owner_name <> $1 OR status <> $2 OR outdated <> $3)",
+                "UPDATE workspaces SET owner_name = $1, status = $2, outdated = $3, \
+                 counted = $4, counted_dormant = $5 WHERE id = $6",
             )
-            .bind(owner_name)
-            .bind(status)
-            .bind(outdated)
+            .bind(&listed.owner_name)
+            .bind(&listed.status)
+            .bind(listed.outdated)
+            .bind(i64::from(new.is_some()))
+            .bind(listed.dormant)
             .bind(&id)
             .execute(&mut **tx)
             .await?;
+            counts::move_between_groups(tx, old.as_ref(), new.as_ref()).await?;
         }
         Ok(state)
     }
@@ -408,55 +408,70 @@ impl Store {
     /// The page is one index range scan: every filter but `name:` is an
     /// equality on a column with an index `(filter, owner_name, name, id)`
     /// (`owner:` uses the sort index itself), and the cursor is a row-value
-    /// comparison on that suffix. Further filters are checked on the rows
-    /// the scan visits. `name:` substrings cannot use an index; they are
-    /// checked the same way while walking the sort order.
+    /// comparison on that suffix (on `(name, id)` when the owner is fixed,
+    /// so the owner's equality and the cursor are one range). Further
+    /// filters are checked on the rows the scan visits; `name:` substrings
+    /// cannot use an index and are checked the same way.
     ///
-    /// `count` is exact, from an index-only count over the same range;
-    /// it is computed for the first page only and carried in the cursor,
-    /// so walking a list costs one count (see ARCHITECTURE "Lists").
+    /// `count` is exact and read from the count groups (see `counts.rs`)
+    /// without touching workspace rows. With `name:` terms the groups
+    /// cannot answer; the count is then an index count over the same range,
+    /// taken on the first page only and carried in the cursor.
     pub async fn search_workspaces(
         &self,
         query: &WorkspaceQuery,
         page: &Page,
     ) -> Result<PageOf<WorkspaceState>> {
-        let mut filter = SqlFilter::default();
-        filter.push_workspace_query(query);
-        let (after, count) = match page.after() {
+        let filter = SqlFilter::workspace_search(query);
+        let (after, carried_count) = match page.after() {
             Some(cursor) => {
                 let [owner, name, id, count] = cursor.texts::<4>().map_err(StoreError::from)?;
-                let count = count
-                    .parse::<i64>()
-                    .map_err(|_| StoreError::from(PageError::cursor("the cursor is damaged")))?;
-                (Some([owner, name, id]), Some(count))
+                (Some([owner, name, id]), count.parse::<i64>().ok())
             }
             None => (None, None),
         };
-        let count = match count {
-            Some(count) => count,
-            None => {
+        let count = match (SqlFilter::count_groups(query), carried_count) {
+            (Some(groups), _) => self.count_from_groups(&groups).await?,
+            (None, Some(count)) => count,
+            (None, None) => {
                 let sql = format!(
                     "SELECT COUNT(*) FROM workspaces w WHERE {}",
                     filter.conditions()
                 );
-                filter.bind_scalar(sqlx::query_scalar(&sql)).fetch_one(self.pool()).await?
+                filter
+                    .bind_scalar(sqlx::query_scalar(&sql))
+                    .fetch_one(self.pool())
+                    .await?
             }
         };
+        let owner_fixed = query.owner.is_some() || query.visible_to.is_some();
         let mut scan = filter.clone();
         if let Some([owner, name, id]) = after {
-            scan.push_after(
-                "(w.owner_name, w.name, w.id)",
-                vec![owner.into(), name.into(), id.into()],
-            );
+            if owner_fixed {
+                scan.push_after("(w.name, w.id)", vec![name.into(), id.into()]);
+            } else {
+                scan.push_after(
+                    "(w.owner_name, w.name, w.id)",
+                    vec![owner.into(), name.into(), id.into()],
+                );
+            }
         }
+        let order = if owner_fixed {
+            "w.name, w.id"
+        } else {
+            "w.owner_name, w.name, w.id"
+        };
         let sql = format!(
-            "{} WHERE {} ORDER BY w.owner_name, w.name, w.id LIMIT {}",
+            "{} WHERE {} ORDER BY {order} LIMIT {}",
             state_select(),
             scan.conditions(),
             page.fetch_limit()
         );
         let rows = scan.bind(sqlx::query(&sql)).fetch_all(self.pool()).await?;
-        let states = rows.iter().map(state_from_row).collect::<Result<Vec<_>>>()?;
+        let states = rows
+            .iter()
+            .map(state_from_row)
+            .collect::<Result<Vec<_>>>()?;
         let count_text = count.to_string();
         Ok(PageOf::from_fetched(states, page, count, |state| {
             Cursor(vec![
@@ -528,7 +543,10 @@ impl Store {
         .bind(page.fetch_limit())
         .fetch_all(self.pool())
         .await?;
-        let builds = rows.iter().map(build_from_row).collect::<Result<Vec<_>>>()?;
+        let builds = rows
+            .iter()
+            .map(build_from_row)
+            .collect::<Result<Vec<_>>>()?;
         Ok(PageOf::from_fetched(builds, page, count, |build| {
             Cursor(vec![KeyPart::Int(build.build_number)])
         }))

@@ -5,8 +5,8 @@ use crate::auth::CurrentUser;
 use crate::error::ApiResult;
 use crate::extract::{Json, Query};
 use crate::paging::PageQuery;
-use dayshift_store::PageOf;
 use crate::state::AppState;
+use dayshift_store::PageOf;
 
 #[utoipa::path(get, path = "/api/v2/prebuilds",
     params(
