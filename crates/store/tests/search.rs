@@ -84,6 +84,19 @@ fn build(transition: Transition, initiator: &User, version_id: &str) -> NewBuild
     }
 }
 
+/// The first user `alice` and her template `go`.
+async fn alice_and_template(store: &Store) -> (User, Template) {
+    let alice = store
+        .create_first_user(user("alice"), t(NOW))
+        .await
+        .expect("alice");
+    let (template, _) = store
+        .create_template("go", &TemplatePolicy::default(), version(&alice), t(NOW))
+        .await
+        .expect("template");
+    (alice, template)
+}
+
 async fn create(store: &Store, owner: &User, name: &str, template: &Template) -> WorkspaceState {
     store
         .create_workspace(
@@ -346,14 +359,7 @@ async fn listing_columns_follow_owner_transfer_and_new_versions(store: &Store) {
 }
 
 async fn pages_have_no_duplicates_or_gaps_while_rows_come_and_go(store: &Store) {
-    let alice = store
-        .create_first_user(user("alice"), t(NOW))
-        .await
-        .unwrap();
-    let (template, _) = store
-        .create_template("go", &TemplatePolicy::default(), version(&alice), t(NOW))
-        .await
-        .unwrap();
+    let (alice, template) = alice_and_template(store).await;
     let mut ids = BTreeMap::new();
     for i in (0..40).step_by(2) {
         let name = format!("ws-{i:02}");
@@ -429,18 +435,11 @@ async fn pages_have_no_duplicates_or_gaps_while_rows_come_and_go(store: &Store) 
 }
 
 async fn builds_versions_and_users_are_paged(store: &Store) {
-    let alice = store
-        .create_first_user(user("alice"), t(NOW))
-        .await
-        .unwrap();
+    let (alice, template) = alice_and_template(store).await;
     for name in ["dave", "carol", "bob"] {
         store.create_user(user(name), t(NOW)).await.unwrap();
     }
     store.ensure_system_user("prebuilds", t(NOW)).await.unwrap();
-    let (template, _) = store
-        .create_template("go", &TemplatePolicy::default(), version(&alice), t(NOW))
-        .await
-        .unwrap();
     for minute in 1..5 {
         let later = t(NOW) + dayshift_schedule::SignedDuration::from_mins(minute);
         store
@@ -511,15 +510,8 @@ async fn builds_versions_and_users_are_paged(store: &Store) {
 }
 
 async fn cursors_of_another_list_are_refused(store: &Store) {
-    let alice = store
-        .create_first_user(user("alice"), t(NOW))
-        .await
-        .unwrap();
+    let (alice, template) = alice_and_template(store).await;
     store.create_user(user("bob"), t(NOW)).await.unwrap();
-    let (template, _) = store
-        .create_template("go", &TemplatePolicy::default(), version(&alice), t(NOW))
-        .await
-        .unwrap();
     let ws = create(store, &alice, "dev", &template).await;
     let users = store.users(&Page::first(1).unwrap()).await.unwrap();
     let user_cursor = users.next.expect("a second page");
@@ -543,14 +535,7 @@ async fn cursors_of_another_list_are_refused(store: &Store) {
 }
 
 async fn job_counts_come_from_small_aggregates(store: &Store) {
-    let alice = store
-        .create_first_user(user("alice"), t(NOW))
-        .await
-        .unwrap();
-    let (template, _) = store
-        .create_template("go", &TemplatePolicy::default(), version(&alice), t(NOW))
-        .await
-        .unwrap();
+    let (alice, template) = alice_and_template(store).await;
     for i in 0..5 {
         create(store, &alice, &format!("ok-{i}"), &template).await;
     }
