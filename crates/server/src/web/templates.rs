@@ -6,19 +6,19 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use dayshift_schedule::{Weekday, Weekdays};
 use dayshift_sdk as sdk;
-use dayshift_store::Template;
+use dayshift_store::{Page, Template};
 use maud::{html, Markup};
 
 use super::layout::{self, Fields, Flash};
 use super::session::{Action, Viewer};
 use super::workspaces::{duration_field, ms};
 use super::WebResult;
-use crate::error::ApiResult;
+use crate::error::{ApiErr, ApiResult};
 use crate::routes::templates::{find_template, manifest_of};
 use crate::state::AppState;
 
 /// Versions listed on a template's page.
-const VERSIONS: usize = 10;
+const VERSIONS: u32 = 20;
 
 const WEEK: [(Weekday, &str); 7] = [
     (Weekday::Monday, "monday"),
@@ -85,7 +85,10 @@ pub async fn page(
     Query(flash): Query<Flash>,
 ) -> WebResult<Markup> {
     let template = find_template(&state, &name).await?;
-    let versions = state.store.template_versions(&template.id).await?;
+    let versions = state
+        .store
+        .template_versions(&template.id, &Page::new(Some(VERSIONS), None).map_err(ApiErr::from)?)
+        .await?;
     let active = state
         .store
         .template_version(&template.active_version_id)
@@ -129,9 +132,10 @@ pub async fn page(
             p { a href="/prebuilds" { "Pool status and the week's desired counts" } }
         }
         h2 { "Versions" }
+        p class="muted" { (versions.count) " in all; the first " (VERSIONS) " shown, oldest first." }
         table {
             thead { tr { th scope="col" { "Version" } th scope="col" { "Pushed" } th scope="col" { "Provisioner" } } }
-            tbody { @for v in versions.iter().rev().take(VERSIONS) { tr {
+            tbody { @for v in &versions.items { tr {
                 td { code { (v.id) } @if v.id == template.active_version_id { " " span class="badge good" { "active" } } }
                 td { (layout::relative(v.created_at, viewer.now)) }
                 td { (v.provisioner) }

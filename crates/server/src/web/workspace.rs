@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use dayshift_lifecycle::projection::workspace_runs;
 use dayshift_schedule::{Schedule, SignedDuration, Timestamp};
 use dayshift_sdk as sdk;
-use dayshift_store::{Build, LogLine, WorkspaceState};
+use dayshift_store::{Build, LogLine, Page, WorkspaceState};
 use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +25,7 @@ use crate::routes::workspaces as api;
 use crate::state::AppState;
 
 /// Builds shown in the history.
-const HISTORY: usize = 20;
+const HISTORY: u32 = 20;
 /// Log lines rendered into the page; the rest arrive through the script.
 const LOG_LINES: i64 = 1000;
 
@@ -33,6 +33,8 @@ const LOG_LINES: i64 = 1000;
 pub struct PageQuery {
     tz: Option<String>,
     build: Option<String>,
+    /// The history's page: builds older than this cursor.
+    builds_after: Option<String>,
 }
 
 const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
@@ -134,13 +136,10 @@ pub async fn page(
 ) -> WebResult<Markup> {
     let ws = api::visible(&state, &viewer.user, &id).await?;
     let view = convert::workspace(&ws);
-    let builds: Vec<Build> = state
-        .store
-        .builds(&ws.workspace.id)
-        .await?
-        .into_iter()
-        .take(HISTORY)
-        .collect();
+    let history_page = Page::new(Some(HISTORY), query.builds_after.as_deref())
+        .map_err(ApiErr::from)?;
+    let history_page = state.store.builds(&ws.workspace.id, &history_page).await?;
+    let builds: &[Build] = &history_page.items;
     let shown_build = match query.build.as_deref() {
         Some(b) => builds
             .iter()
@@ -222,8 +221,11 @@ pub async fn page(
         @if let Some(connect) = &view.connect {
             p { "Connect: " code { "dayshift ssh " (name) } span class="muted" { " (runs " code { (connect) } ")" } }
         }
-        h2 { "Builds" }
-        (history(&view, &builds, &shown_build.id, now))
+        h2 id="builds" { "Builds" }
+        (history(&view, builds, &shown_build.id, now))
+        @if let Some(next) = &history_page.next {
+            p { a href=(format!("/workspaces/{}?builds_after={}#builds", view.id, layout::url_encode(next))) { "Older builds" } }
+        }
         h2 id="log-title" { "Log of build #" (shown_build.build_number) }
         (build_log(&shown_build, &log))
     };

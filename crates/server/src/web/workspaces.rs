@@ -25,28 +25,56 @@ pub struct ListQuery {
     #[serde(default)]
     q: String,
     after: Option<String>,
+    /// Owners: everybody's workspaces, not only their own.
+    #[serde(default)]
+    all: bool,
 }
 
-/// One page of the search, through the API's list handler.
+impl ListQuery {
+    /// This search's URL, at the page after `after`.
+    fn url(&self, after: Option<&str>) -> String {
+        let mut url = format!("/workspaces?q={}", layout::url_encode(&self.q));
+        if self.all {
+            url.push_str("&all=true");
+        }
+        if let Some(after) = after {
+            url.push_str(&format!("&after={}", layout::url_encode(after)));
+        }
+        url
+    }
+}
+
+/// One page of the search, through the API's list handler (the same `q`
+/// language, visibility rules and keyset pages).
 async fn search(
     state: &AppState,
     viewer: &Viewer,
-    q: &str,
-    after: Option<&str>,
-) -> ApiResult<(Vec<sdk::Workspace>, Option<String>)> {
-    // Stand-in until the paginated search lands: reads one owner's list.
-    let _ = after;
-    let owner = (!viewer.is_owner()).then_some(viewer.user.0.id.as_str());
-    let all = state.store.workspaces(owner).await?;
-    let q = q.trim().trim_start_matches("name:");
-    Ok((
-        all.iter()
-            .filter(|w| q.is_empty() || w.workspace.name.contains(q))
-            .take(PAGE_SIZE as usize)
-            .map(crate::convert::workspace)
-            .collect(),
-        None,
-    ))
+    query: &ListQuery,
+) -> ApiResult<sdk::WorkspacesPage> {
+    let mut uri = format!(
+        "/?limit={PAGE_SIZE}&all={}&q={}",
+        query.all,
+        layout::url_encode(&query.q)
+    );
+    if let Some(after) = &query.after {
+        uri.push_str(&format!("&after={}", layout::url_encode(after)));
+    }
+    let uri: axum::http::Uri = uri
+        .parse()
+        .map_err(|e| ApiErr::bad_request(format!("invalid search: {e}")))?;
+    let bad = |e: axum::extract::rejection::QueryRejection| {
+        ApiErr::bad_request("invalid query string").with_detail(e.body_text())
+    };
+    let axum::extract::Query(list) = axum::extract::Query::try_from_uri(&uri).map_err(bad)?;
+    let axum::extract::Query(paging) = axum::extract::Query::try_from_uri(&uri).map_err(bad)?;
+    let axum::Json(page) = crate::routes::workspaces::list(
+        State(state.clone()),
+        viewer.user.clone(),
+        crate::extract::Query(list),
+        crate::extract::Query(paging),
+    )
+    .await?;
+    Ok(page)
 }
 
 pub async fn list(
@@ -55,7 +83,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
     Query(flash): Query<Flash>,
 ) -> WebResult<Markup> {
-    let found = search(&state, &viewer, &query.q, query.after.as_deref()).await;
+    let found = search(&state, &viewer, &query).await;
     let body = html! {
         div class="actions" style="justify-content: space-between" {
             h1 { "Workspaces" }
@@ -66,6 +94,9 @@ pub async fn list(
             label for="q" { "Search" }
             input id="q" name="q" value=(query.q) placeholder="owner:me status:running template:go name"
                 aria-describedby="q-hint";
+            @if viewer.is_owner() {
+                label { input type="checkbox" name="all" value="true" checked[query.all]; " everybody's" }
+            }
             button type="submit" { "Search" }
         }
         p id="q-hint" class="hint" {
@@ -75,15 +106,15 @@ pub async fn list(
         }
         @match &found {
             Err(e) => p class="flash error" role="alert" { (e.body.message) },
-            Ok((workspaces, next)) => {
-                (table(&viewer, workspaces))
+            Ok(page) => {
+                p class="muted" { (page.count) @if page.count == 1 { " workspace" } @else { " workspaces" } }
+                (table(&viewer, &page.workspaces))
                 nav class="pager" aria-label="Pages" {
                     @if query.after.is_some() {
-                        a href=(format!("/workspaces?q={}", layout::url_encode(&query.q))) { "First page" }
+                        a href=(query.url(None)) { "First page" }
                     }
-                    @if let Some(next) = next {
-                        a href=(format!("/workspaces?q={}&after={}", layout::url_encode(&query.q), layout::url_encode(next)))
-                            rel="next" { "Next page" }
+                    @if let Some(next) = &page.next {
+                        a href=(query.url(Some(next))) rel="next" { "Next page" }
                     }
                 }
             }
