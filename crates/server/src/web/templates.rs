@@ -87,7 +87,10 @@ pub async fn page(
     let template = find_template(&state, &name).await?;
     let versions = state
         .store
-        .template_versions(&template.id, &Page::new(Some(VERSIONS), None).map_err(ApiErr::from)?)
+        .template_versions(
+            &template.id,
+            &Page::new(Some(VERSIONS), None).map_err(ApiErr::from)?,
+        )
         .await?;
     let active = state
         .store

@@ -136,8 +136,8 @@ pub async fn page(
 ) -> WebResult<Markup> {
     let ws = api::visible(&state, &viewer.user, &id).await?;
     let view = convert::workspace(&ws);
-    let history_page = Page::new(Some(HISTORY), query.builds_after.as_deref())
-        .map_err(ApiErr::from)?;
+    let history_page =
+        Page::new(Some(HISTORY), query.builds_after.as_deref()).map_err(ApiErr::from)?;
     let history_page = state.store.builds(&ws.workspace.id, &history_page).await?;
     let builds: &[Build] = &history_page.items;
     let shown_build = match query.build.as_deref() {
