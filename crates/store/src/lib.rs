@@ -17,6 +17,7 @@ mod model;
 mod prebuilds;
 mod rows;
 mod schema;
+mod sessions;
 mod templates;
 pub mod testing;
 mod users;
@@ -31,6 +32,7 @@ use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 pub use jobs::{JobListener, JOBS_CHANNEL};
 pub use model::*;
 pub use prebuilds::*;
+pub use sessions::{NewSession, Session, SessionKind};
 pub use workspaces::{Applied, NewWorkspace};
 
 #[derive(Debug, thiserror::Error)]
