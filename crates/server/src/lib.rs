@@ -13,6 +13,7 @@ mod external_provisioner;
 mod extract;
 mod login;
 mod openapi;
+mod paging;
 mod prebuild_claim;
 mod provisioning;
 mod routes;
@@ -396,7 +397,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/users/first", post(users::create_first_user))
         .route("/users/login", post(users::login))
-        .route("/users", post(users::create_user))
+        .route("/users", get(users::list_users).post(users::create_user))
         .route("/users/logout", post(users::logout))
         .route("/users/me", get(users::me))
         .route(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dayshift_schedule::{SignedDuration, Timestamp};
-use dayshift_store::testing::{self, Backend};
+use dayshift_store::testing::{self, all_builds, all_workspaces, Backend};
 use dayshift_store::*;
 
 fn t(s: &str) -> Timestamp {
@@ -67,6 +67,7 @@ conformance!(
     workspace_names_are_unique_per_owner_until_deleted,
     update_workspace_applies_or_rejects_atomically,
     build_numbers_never_repeat_under_concurrency,
+    waiting_updates_see_the_winners_state,
     jobs_are_acquired_once,
     job_completion_sets_deadline_and_due_time,
     stale_jobs_are_failed,
@@ -389,7 +390,11 @@ async fn templates_versions_and_presets(store: &Store) {
         template.active_version_id, v2.id,
         "a new version becomes active"
     );
-    let versions = store.template_versions(&template.id).await.unwrap();
+    let versions = store
+        .template_versions(&template.id, &Page::max())
+        .await
+        .unwrap()
+        .items;
     assert_eq!(
         versions.iter().map(|v| &v.id).collect::<Vec<_>>(),
         vec![&v1.id, &v2.id]
@@ -528,8 +533,8 @@ async fn workspace_names_are_unique_per_owner_until_deleted(store: &Store) {
         .create_workspace(bobs, start_build(&bob, &template.active_version_id), t(NOW))
         .await
         .unwrap();
-    assert_eq!(store.workspaces(Some(&owner.id)).await.unwrap().len(), 1);
-    assert_eq!(store.workspaces(None).await.unwrap().len(), 2);
+    assert_eq!(all_workspaces(store, Some(&owner.username)).await.len(), 1);
+    assert_eq!(all_workspaces(store, None).await.len(), 2);
 }
 
 /// Acquires the workspace's pending job and completes it.
@@ -661,14 +666,68 @@ async fn build_numbers_never_repeat_under_concurrency(store: &Store) {
         }
     }
     assert_eq!(created, 1, "exactly one concurrent caller inserts a build");
-    let numbers: Vec<i64> = store
-        .builds(&ws.workspace.id)
+    let numbers: Vec<i64> = all_builds(store, &ws.workspace.id)
         .await
-        .unwrap()
         .iter()
         .map(|b| b.build_number)
         .collect();
     assert_eq!(numbers, vec![2, 1]);
+}
+
+/// Lock, then read: updates that waited for a workspace's lock decide on
+/// the state the winner committed (its new build), and none of them loses
+/// the workspace ("not found"). Several rounds of many concurrent updates,
+/// so that on PostgreSQL some of them are certainly waiting when the
+/// winner commits.
+async fn waiting_updates_see_the_winners_state(store: &Store) {
+    const ROUNDS: i64 = 4;
+    const CONCURRENT: usize = 12;
+    let (owner, _, ws) = fixture(store, None).await;
+    let id = ws.workspace.id.clone();
+    run_job(store, &id, true).await;
+    for round in 0..ROUNDS {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..CONCURRENT {
+            let (store, id, owner) = (store.clone(), id.clone(), owner.clone());
+            tasks.spawn(async move {
+                store
+                    .update_workspace(&id, LockMode::Wait, t(NOW), |s| {
+                        if !s.build.job.status.is_finished() {
+                            // A loser: report the build it saw.
+                            return Err(s.build.build_number);
+                        }
+                        let transition = match s.build.transition {
+                            Transition::Start => Transition::Stop,
+                            _ => Transition::Start,
+                        };
+                        Ok(WorkspaceChange {
+                            new_build: Some(NewBuild {
+                                transition,
+                                ..start_build(&owner, &s.build.template_version_id)
+                            }),
+                            ..Default::default()
+                        })
+                    })
+                    .await
+            });
+        }
+        let mut winners = Vec::new();
+        let mut seen_by_losers = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            match done.expect("update task") {
+                Ok(Ok(applied)) => winners.push(applied.new_build.expect("a build").build_number),
+                Ok(Err(seen)) => seen_by_losers.push(seen),
+                Err(e) => panic!("round {round}: an update failed: {e}"),
+            }
+        }
+        let expected = round + 2;
+        assert_eq!(winners, vec![expected], "round {round}: exactly one winner");
+        assert!(
+            seen_by_losers.iter().all(|seen| *seen == expected),
+            "round {round}: every loser saw the winner's build {expected}, saw {seen_by_losers:?}"
+        );
+        run_job(store, &id, true).await;
+    }
 }
 
 async fn jobs_are_acquired_once(store: &Store) {
