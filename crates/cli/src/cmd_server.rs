@@ -42,6 +42,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         },
         dev_clock: args.dev_clock,
         secure_cookies: args.secure_cookies,
+        login: Default::default(),
+        session_clock: None,
     };
     dayshift_server::run(config).await
 }

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dayshift_lifecycle::{LifecyclePolicy, ManualClock};
-use dayshift_provisioner::{BundleFile, TemplateBundle};
 use dayshift_schedule::Timestamp;
 use dayshift_server::{RunningServer, ServerConfig};
 use dayshift_store::*;
@@ -48,10 +47,14 @@ struct Bench {
     times: Vec<(String, Vec<Duration>, usize)>,
 }
 
+/// `n` workspaces through the store's fleet fixture (running, stopped
+/// and failed, some outdated, some dormant), then autostart schedules and
+/// TTLs spread over them, so the fleet view has groups to project.
 async fn seed(dir: &std::path::Path, n: i64) -> String {
     let store = Store::open_sqlite(&dir.join("dayshift.db"), Arc::new(LifecyclePolicy))
         .await
         .expect("store");
+    let now = t(NOW);
     let owner = store
         .create_first_user(
             NewUser {
@@ -60,32 +63,39 @@ async fn seed(dir: &std::path::Path, n: i64) -> String {
                 password_hash: dayshift_bench_hash(),
                 role: Role::Owner,
             },
-            t(NOW),
+            now,
         )
         .await
         .expect("owner");
-    let mut templates = Vec::new();
-    for name in ["go", "rust", "web"] {
-        let toml = "provisioner = \"echo\"\n";
-        let bundle = TemplateBundle {
-            files: vec![BundleFile {
-                path: "dayshift.toml".into(),
-                mode: 0o644,
-                content: toml.as_bytes().to_vec(),
-            }],
-        };
-        let (template, version) = store
-            .create_template(
-                name,
-                &TemplatePolicy::default(),
-                bundle.new_version(&owner.id).expect("version"),
-                t(NOW),
-            )
-            .await
-            .expect("template");
-        templates.push((template.id, version.id));
-    }
-    let now = t(NOW).as_millisecond();
+    let version = |n: u8| NewTemplateVersion {
+        created_by: owner.id.clone(),
+        provisioner: "echo".into(),
+        connect: None,
+        manifest_json: r#"{"provisioner":"echo"}"#.into(),
+        bundle: vec![n],
+        presets: vec![],
+    };
+    let (template, old) = store
+        .create_template("go", &TemplatePolicy::default(), version(1), now)
+        .await
+        .expect("template");
+    let active = store
+        .create_template_version(&template.id, version(2), now)
+        .await
+        .expect("version");
+    testing::seed_fleet(
+        &store,
+        &testing::FleetSeed {
+            workspaces: n,
+            builds_per_workspace: 2,
+            owners: vec![(owner.id.clone(), owner.username.clone())],
+            template_id: template.id,
+            active_version_id: active.id,
+            old_version_id: old.id,
+            now,
+        },
+    )
+    .await;
     let schedules = SCHEDULES
         .iter()
         .enumerate()
@@ -98,47 +108,19 @@ async fn seed(dir: &std::path::Path, n: i64) -> String {
         .map(|(i, h)| format!("WHEN {i} THEN {}", h * 3_600_000))
         .collect::<Vec<_>>()
         .join(" ");
-    let template_of = |column: usize| {
-        templates
-            .iter()
-            .enumerate()
-            .map(|(i, t)| format!("WHEN {i} THEN '{}'", if column == 0 { &t.0 } else { &t.1 }))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let (template_ids, version_ids) = (template_of(0), template_of(1));
-    let count = templates.len();
-    let series =
-        format!("WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < {n})");
-    for sql in [
-        format!(
-            "INSERT INTO workspaces (id, owner_id, name, template_id, created_at, \
-             autostart_schedule, ttl_ms, last_used_at, deleted, latest_build_id) \
-             {series} SELECT 'w' || x, '{owner}', 'ws-' || x, \
-             CASE x % {count} {template_ids} END, {now}, \
-             CASE x % {s} {schedules} END, CASE x % {tt} {ttls} END, {now}, 0, 'b' || x FROM g",
-            owner = owner.id,
-            s = SCHEDULES.len(),
-            tt = TTL_HOURS.len(),
-        ),
-        format!(
-            "INSERT INTO workspace_builds (id, workspace_id, build_number, transition, reason, \
-             template_version_id, parameters_json, initiator_id, created_at, deadline, \
-             job_status, job_started_at, job_completed_at, job_worker, outputs_json) \
-             {series} SELECT 'b' || x, 'w' || x, 1, 'start', 'initiator', \
-             CASE x % {count} {version_ids} END, '{{}}', '{owner}', {now} - x, {now} + 28800000, \
-             'succeeded', {now}, {now}, 'seed', '{{}}' FROM g",
-            owner = owner.id,
-        ),
-        "ANALYZE".to_string(),
-    ] {
-        sqlx::query(&sql)
-            .execute(store.pool())
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
+    let number = "CAST(substr(id, 2) AS BIGINT)";
+    let sql = format!(
+        "UPDATE workspaces SET autostart_schedule = CASE {number} % {} {schedules} END, \
+         ttl_ms = CASE {number} % {} {ttls} END",
+        SCHEDULES.len(),
+        TTL_HOURS.len(),
+    );
+    sqlx::query(&sql)
+        .execute(store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     store.pool().close().await;
-    "w1".to_string()
+    "w3".to_string()
 }
 
 /// The argon2 hash of PASSWORD, for the seeded owner.
@@ -202,7 +184,6 @@ impl Bench {
             "/workspaces?q=template:go+status:running".into(),
             "/workspaces?q=name:ws-4242".into(),
             format!("/workspaces/{}", self.workspace_id),
-            "/workspaces/new?template=go".into(),
             "/templates".into(),
             "/templates/go".into(),
             "/prebuilds".into(),

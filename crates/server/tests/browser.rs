@@ -256,6 +256,14 @@ async fn sign_in_list_filter_start_stop_extend_schedule_and_logs() {
         .expect("session cookie");
     assert_eq!(session.http_only(), Some(true));
     assert_eq!(format!("{:?}", session.same_site()), "Some(Strict)");
+    let secret = session.value().to_string();
+    // The cookie is one of the user's sessions, listed with the API's.
+    let sessions = d.admin.sessions().await.expect("sessions").sessions;
+    let cookie_session = sessions
+        .iter()
+        .find(|s| s.kind == SessionKind::Cookie)
+        .expect("a cookie session is listed")
+        .clone();
 
     // The list: both workspaces, and alpha's stop as a countdown from the
     // server's clock (08:00 + 8h), not the browser's (a month earlier).
@@ -390,12 +398,32 @@ async fn sign_in_list_filter_start_stop_extend_schedule_and_logs() {
         "no markup from a log ran"
     );
 
-    // Signing out ends the session: pages ask to sign in again.
+    // Signing out ends the session itself, not only the browser's cookie:
+    // the old secret no longer opens a page.
     d.click(Locator::XPath("//button[text() = 'Sign out']"))
         .await;
     d.wait(Locator::Css("#username")).await;
     d.go("/workspaces").await;
     d.wait(Locator::Css("#username")).await;
+    let sessions = d.admin.sessions().await.expect("sessions").sessions;
+    assert!(
+        sessions.iter().all(|s| s.id != cookie_session.id),
+        "{sessions:?}"
+    );
+    let replayed = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(d.url("/workspaces"))
+        .header("cookie", format!("dayshift_session={secret}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(replayed.status(), 303);
+    assert!(replayed.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/login"));
 
     d.browser.close().await;
     d.server.shutdown().await;

@@ -16,13 +16,15 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use dayshift_schedule::Timestamp;
+use dayshift_store::SessionKind;
 use maud::html;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::layout::{self, Fields};
 use super::{WebError, WebResult};
-use crate::auth::CurrentUser;
+use crate::auth::{self, CurrentUser};
+use crate::login::ClientAddress;
 use crate::state::AppState;
 
 /// The cookie holding the session token.
@@ -86,7 +88,7 @@ impl FromRequestParts<AppState> for Viewer {
         else {
             return Err(sign_in());
         };
-        let user = shim::session_for_token(state, token)
+        let (user, _session) = auth::session_for_token(state, token)
             .await?
             .ok_or_else(sign_in)?;
         Ok(Viewer {
@@ -225,9 +227,14 @@ fn login_form(
         .into_response()
 }
 
-/// Signs in through the API's own login (same password checks, same
-/// sessions), then hands the new session token to the browser as a cookie.
-pub async fn login(State(state): State<AppState>, request: Request) -> WebResult<Response> {
+/// Signs in with the API's own checks (`auth::authenticate`: throttling,
+/// hashing off the async workers) and starts a session of kind `cookie`
+/// (listed and revoked with the API's), handed to the browser as a cookie.
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    request: Request,
+) -> WebResult<Response> {
     let (parts, body) = request.into_parts();
     if !same_origin(&parts.headers) {
         return Err(WebError::Forbidden(
@@ -242,10 +249,11 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("browser");
-    let answer = match shim::authenticate(&state, &username, fields.get("password")).await {
-        Ok(user) => shim::start_session(&state, &user, user_agent)
+    let answer = match auth::authenticate(&state, &username, fields.get("password"), address).await
+    {
+        Ok(user) => auth::start_session(&state, &user, SessionKind::Cookie, user_agent)
             .await
-            .map(|token| (user, token)),
+            .map(|(token, _)| (user, token)),
         Err(e) => Err(e),
     };
     match answer {
@@ -269,56 +277,12 @@ pub async fn login(State(state): State<AppState>, request: Request) -> WebResult
 /// Ends the session (the same row the API's logout ends) and drops the
 /// cookie.
 pub async fn logout(State(state): State<AppState>, action: Action) -> WebResult<Response> {
-    shim::end_session(&state, &action.viewer.token).await?;
+    auth::end_session(&state, &action.viewer.token).await?;
     let mut response = Redirect::to("/login").into_response();
     if let Ok(cookie) = HeaderValue::from_str(&session_cookie(&state, None)) {
         response.headers_mut().insert(SET_COOKIE, cookie);
     }
     Ok(response)
-}
-
-/// Stand-ins for the shared session functions of the sessions work
-/// (`auth::authenticate`, `start_session`, `session_for_token`,
-/// `end_session`), built on what the store offers today.
-mod shim {
-    use dayshift_store::User;
-
-    use crate::auth::{hash_token, new_token, verify_password, SESSION_LIFETIME};
-    use crate::error::{ApiErr, ApiResult};
-    use crate::state::AppState;
-
-    pub async fn authenticate(state: &AppState, username: &str, password: &str) -> ApiResult<User> {
-        state
-            .store
-            .user_by_username(username)
-            .await?
-            .filter(|u| !u.is_system && verify_password(password, &u.password_hash))
-            .ok_or_else(|| ApiErr::unauthorized("incorrect username or password"))
-    }
-
-    pub async fn start_session(state: &AppState, user: &User, _label: &str) -> ApiResult<String> {
-        let (token, hash) = new_token();
-        let now = state.session_clock.now();
-        let expires = now.checked_add(SESSION_LIFETIME).map_err(|e| {
-            ApiErr::internal("cannot compute session expiry").with_detail(e.to_string())
-        })?;
-        state
-            .store
-            .insert_token(&user.id, &hash, now, expires)
-            .await?;
-        Ok(token)
-    }
-
-    pub async fn session_for_token(state: &AppState, token: &str) -> ApiResult<Option<User>> {
-        Ok(state
-            .store
-            .user_by_token_hash(&hash_token(token), state.session_clock.now())
-            .await?)
-    }
-
-    pub async fn end_session(_state: &AppState, _token: &str) -> ApiResult<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]
