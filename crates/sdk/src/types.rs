@@ -46,7 +46,10 @@ pub struct User {
 pub struct CreateFirstUserRequest {
     #[schema(min_length = 1, max_length = 32, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub username: String,
-    #[schema(max_length = 254, pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f.][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f.][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub email: String,
     #[schema(min_length = 8, max_length = 256)]
     pub password: String,
@@ -56,7 +59,10 @@ pub struct CreateFirstUserRequest {
 pub struct CreateUserRequest {
     #[schema(min_length = 1, max_length = 32, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub username: String,
-    #[schema(max_length = 254, pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f.][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f.][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub email: String,
     #[schema(min_length = 8, max_length = 256)]
     pub password: String,

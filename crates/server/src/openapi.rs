@@ -18,6 +18,7 @@ use crate::routes::*;
         users::list_sessions,
         users::end_session,
         users::end_sessions_of_user,
+        users::end_my_sessions,
         users::change_password,
         templates::list,
         templates::create,
@@ -75,7 +76,9 @@ const PUBLIC: &[&str] = &[
 
 impl utoipa::Modify for Conventions {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "session_token",
@@ -121,7 +124,10 @@ impl utoipa::Modify for Conventions {
                         .or_insert_with(|| error_response(description));
                 };
                 if provisioner {
-                    operation.security = Some(vec![SecurityRequirement::new("provisioner_key", Vec::<String>::new())]);
+                    operation.security = Some(vec![SecurityRequirement::new(
+                        "provisioner_key",
+                        Vec::<String>::new(),
+                    )]);
                     add("401", "no or a wrong provisioner key");
                     add("403", "the server has no provisioner key configured");
                 } else if !public {
@@ -131,16 +137,33 @@ impl utoipa::Modify for Conventions {
                     ]);
                     add("401", "no session, or an expired or ended one");
                 }
+                let has_path =
+                    operation.parameters.iter().flatten().any(|p| {
+                        matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Path)
+                    });
+                if has_path {
+                    add(
+                        "404",
+                        "not found, or not visible to the caller (the same answer)",
+                    );
+                }
                 let has_body = operation.request_body.is_some();
-                let has_query = operation.parameters.iter().flatten().any(|p| {
-                    matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)
-                });
+                let has_query =
+                    operation.parameters.iter().flatten().any(|p| {
+                        matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)
+                    });
                 if has_body || has_query {
-                    add("400", "the request does not fit: the answer names the field and the rule");
+                    add(
+                        "400",
+                        "the request does not fit: the answer names the field and the rule",
+                    );
                 }
                 if has_body {
                     add("413", "request body over 32 MiB");
-                    add("415", "request body is not JSON (Content-Type: application/json)");
+                    add(
+                        "415",
+                        "request body is not JSON (Content-Type: application/json)",
+                    );
                 }
             }
         }
@@ -159,4 +182,3 @@ fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::
         .build()
         .into()
 }
-
