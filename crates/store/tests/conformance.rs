@@ -74,6 +74,7 @@ conformance!(
     prebuild_pools_are_created_read_and_deleted,
     prebuild_pool_changes_are_serialised_per_preset,
     prebuild_claims_are_exclusive,
+    template_versions_have_unique_names,
 );
 
 const NOW: &str = "2027-01-04T08:00:00Z";
@@ -89,6 +90,7 @@ fn new_user(name: &str) -> NewUser {
 
 fn version(user: &User, presets: Vec<NewPreset>) -> NewTemplateVersion {
     NewTemplateVersion {
+        name: None,
         created_by: user.id.clone(),
         provisioner: "echo".into(),
         connect: Some("ssh dev".into()),
@@ -1170,4 +1172,72 @@ async fn prebuild_claims_are_exclusive(store: &Store) {
         .await;
     assert!(matches!(kept, Err(StoreError::Conflict(_))), "{kept:?}");
     assert_eq!(store.prebuild_totals().await.unwrap()[0].claimed, 4);
+}
+
+async fn template_versions_have_unique_names(store: &Store) {
+    let owner = store
+        .create_first_user(new_user("admin"), t(NOW))
+        .await
+        .unwrap();
+    let (template, v1) = store
+        .create_template(
+            "named",
+            &TemplatePolicy::default(),
+            version(&owner, vec![]),
+            t(NOW),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v1.name, "v1", "generated: v<N>");
+    let named = NewTemplateVersion {
+        name: Some("v3".into()),
+        ..version(&owner, vec![])
+    };
+    let v3 = store
+        .create_template_version(&template.id, named.clone(), t("2027-01-04T09:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(v3.name, "v3");
+    // The next generated name skips the one taken by hand.
+    let next = store
+        .create_template_version(
+            &template.id,
+            version(&owner, vec![]),
+            t("2027-01-04T10:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.name, "v4");
+    let dup = store
+        .create_template_version(&template.id, named, t(NOW))
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    // A refused push leaves the active version as it was.
+    let template = store.template(&template.id).await.unwrap().unwrap();
+    assert_eq!(template.active_version_id, next.id);
+    let found = store
+        .template_version_by_name(&template.id, "v3")
+        .await
+        .unwrap()
+        .expect("found by name");
+    assert_eq!(found.id, v3.id);
+    let names: Vec<String> = store
+        .template_versions(&template.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(names, vec!["v1", "v3", "v4"]);
+    // Names are per template.
+    let (_, other) = store
+        .create_template(
+            "other",
+            &TemplatePolicy::default(),
+            version(&owner, vec![]),
+            t(NOW),
+        )
+        .await
+        .unwrap();
+    assert_eq!(other.name, "v1");
 }
