@@ -22,6 +22,24 @@ pub fn name(field: &str, value: &str) -> Result<(), ApiErr> {
     }
 }
 
+/// A template version name: 1-64 letters, digits, `.`, `_` or `-`
+/// (`v2`, `2027-01-04.1`, `release_3`).
+pub fn version_name(field: &str, value: &str) -> Result<(), ApiErr> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiErr::invalid(
+            field,
+            format!("{value:?} must be 1-64 letters, digits, '.', '_' or '-'"),
+        ))
+    }
+}
+
 pub fn email(value: &str) -> Result<(), ApiErr> {
     let ok = value.len() <= 254
         && value.split_once('@').is_some_and(|(local, domain)| {
