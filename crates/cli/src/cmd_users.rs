@@ -50,7 +50,7 @@ pub async fn login(args: LoginArgs) -> Result<()> {
     let resp = client.login(&LoginRequest { username, password }).await?;
     let config = ConfigDir::from_env()?;
     config.save(&url, &resp.session_token)?;
-    println!("Logged in to {url} as {}.", resp.user.username);
+    outln!("Logged in to {url} as {}.", resp.user.username);
     Ok(())
 }
 
@@ -119,7 +119,7 @@ pub async fn create(ctx: &Ctx, args: UsersCreateArgs) -> Result<()> {
         Role::Owner => "owner",
         Role::Member => "member",
     };
-    println!("Created user {} ({role}).", user.username);
+    outln!("Created user {} ({role}).", user.username);
     Ok(())
 }
 

@@ -1,6 +1,32 @@
-//! Tables, JSON and terminal detection.
+//! Tables, JSON, terminal detection, and stdout that ends quietly when
+//! its reader goes away (`dayshift show demo | head -1`).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+
+/// `println!` for command output: a closed stdout ends the process quietly
+/// with status 0 instead of panicking.
+macro_rules! outln {
+    () => {
+        $crate::output::write_stdout("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Writes to stdout. When the reader has gone (broken pipe) there is
+/// nobody left to tell anything: exit 0 at once, as `yes | head` does.
+/// Other write errors are reported on stderr (exit 1).
+pub fn write_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        print_error(&format!("cannot write to stdout: {e}"));
+        std::process::exit(1);
+    }
+}
 
 use anyhow::Result;
 use comfy_table::{presets, ContentArrangement, Table};
@@ -51,11 +77,11 @@ where
     C: IntoIterator,
     C::Item: Into<String>,
 {
-    print!("{}", render_table(header, rows));
+    write_stdout(&render_table(header, rows));
 }
 
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
