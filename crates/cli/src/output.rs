@@ -85,6 +85,35 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
     Ok(())
 }
 
+/// Prints a JSON array one element at a time, exactly as [`print_json`]
+/// prints the whole array, so a long list streams without being held.
+#[derive(Debug, Default)]
+pub struct JsonArrayPrinter {
+    started: bool,
+}
+
+impl JsonArrayPrinter {
+    pub fn print<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        let text = serde_json::to_string_pretty(value)?;
+        let mut out = String::from(if self.started { ",\n" } else { "[\n" });
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str("  ");
+            out.push_str(line);
+        }
+        write_stdout(&out);
+        self.started = true;
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<()> {
+        outln!("{}", if self.started { "\n]" } else { "[]" });
+        Ok(())
+    }
+}
+
 pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }
