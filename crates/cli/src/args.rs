@@ -80,6 +80,10 @@ pub enum Command {
     Server(ServerArgs),
     /// Log in to a dayshift server and remember the session.
     Login(LoginArgs),
+    /// End the saved session on the server and forget it.
+    Logout,
+    /// Show who the saved session belongs to.
+    Whoami,
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -245,6 +249,9 @@ pub struct LoginArgs {
 pub enum UsersCommand {
     /// Create a user (owners only).
     Create(UsersCreateArgs),
+    /// List users.
+    #[command(visible_alias = "ls")]
+    List,
 }
 
 #[derive(Debug, Args)]

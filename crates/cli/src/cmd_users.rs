@@ -8,7 +8,7 @@ use dayshift_sdk::{Client, CreateFirstUserRequest, CreateUserRequest, LoginReque
 use crate::args::{LoginArgs, RoleArg, UsersCreateArgs};
 use crate::config::ConfigDir;
 use crate::ctx::Ctx;
-use crate::output::{print_json, stdin_is_terminal};
+use crate::output::{print_json, print_table, stdin_is_terminal};
 
 pub async fn login(args: LoginArgs) -> Result<()> {
     let url = normalise_url(&args.server_url)?;
@@ -52,6 +52,76 @@ pub async fn login(args: LoginArgs) -> Result<()> {
     config.save(&url, &resp.session_token)?;
     outln!("Logged in to {url} as {}.", resp.user.username);
     Ok(())
+}
+
+/// Ends the session on the server, then forgets it locally. A session the
+/// server no longer knows (expired, ended elsewhere) is forgotten all the
+/// same.
+pub async fn logout(ctx: &Ctx) -> Result<()> {
+    let client = ctx.client()?;
+    let ended = match client.logout().await {
+        Ok(()) => true,
+        Err(e) if e.status().is_some_and(|s| s.as_u16() == 401) => false,
+        Err(e) => return Err(e.into()),
+    };
+    let config = ConfigDir::from_env()?;
+    let saved = config.session()?;
+    if saved.as_deref() == client.token() {
+        config.forget_session()?;
+    }
+    if ended {
+        outln!("Logged out of {}.", client.base_url());
+    } else {
+        outln!(
+            "The session had already ended on {}; forgotten.",
+            client.base_url()
+        );
+    }
+    Ok(())
+}
+
+/// The user the session belongs to.
+pub async fn whoami(ctx: &Ctx) -> Result<()> {
+    let client = ctx.client()?;
+    let user = client.me().await?;
+    if ctx.json() {
+        return print_json(&user);
+    }
+    outln!(
+        "{} ({}, {}) on {}",
+        user.username,
+        role_name(user.role),
+        user.email,
+        client.base_url()
+    );
+    Ok(())
+}
+
+pub async fn list(ctx: &Ctx) -> Result<()> {
+    let client = ctx.client()?;
+    let users = client.users().await?;
+    if ctx.json() {
+        return print_json(&users);
+    }
+    print_table(
+        ["USERNAME", "EMAIL", "ROLE", "CREATED"],
+        users.iter().map(|u| {
+            vec![
+                u.username.clone(),
+                u.email.clone(),
+                role_name(u.role).to_string(),
+                u.created_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+            ]
+        }),
+    );
+    Ok(())
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Owner => "owner",
+        Role::Member => "member",
+    }
 }
 
 fn normalise_url(input: &str) -> Result<String> {
@@ -115,11 +185,7 @@ pub async fn create(ctx: &Ctx, args: UsersCreateArgs) -> Result<()> {
     if ctx.json() {
         return print_json(&user);
     }
-    let role = match user.role {
-        Role::Owner => "owner",
-        Role::Member => "member",
-    };
-    outln!("Created user {} ({role}).", user.username);
+    outln!("Created user {} ({}).", user.username, role_name(user.role));
     Ok(())
 }
 
