@@ -9,6 +9,7 @@ use crate::args::{
     BumpArgs, ScheduleExtendArgs, SchedulePreviewArgs, ScheduleShowArgs, ScheduleStartArgs,
     ScheduleStopArgs,
 };
+use crate::cmd_workspaces::report;
 use crate::ctx::{display_name, resolve_workspace, Ctx};
 use crate::format::{
     default_zone, duration, humanize_schedule, parse_autostart, parse_extension, parse_ttl,
@@ -116,22 +117,22 @@ pub async fn start(ctx: &Ctx, args: ScheduleStartArgs) -> Result<()> {
     client
         .set_autostart(&ws.id, schedule.as_ref().map(|s| s.to_string()))
         .await?;
-    match schedule {
-        None => outln!("Workspace {display} will not start automatically."),
+    let line = match schedule {
+        None => format!("Workspace {display} will not start automatically."),
         Some(schedule) => {
             let (after, now) = resolve_workspace(&client, &args.workspace).await?;
             let next = after
                 .next_start_at
                 .or_else(|| schedule.next_after(now))
-                .map(|t| format!(" (next start {})", relative(t, now)))
+                .map(|t| format!(" (next start {})", relative_with_clock(t, now)))
                 .unwrap_or_default();
-            outln!(
+            format!(
                 "Workspace {display} will start at {}{next}.",
                 schedule.humanize()
-            );
+            )
         }
-    }
-    Ok(())
+    };
+    report(ctx, &client, &ws.id, &line).await
 }
 
 pub async fn stop(ctx: &Ctx, args: ScheduleStopArgs) -> Result<()> {
@@ -147,14 +148,14 @@ pub async fn stop(ctx: &Ctx, args: ScheduleStopArgs) -> Result<()> {
     client
         .set_ttl(&ws.id, ttl.map(to_millis).transpose()?)
         .await?;
-    match ttl {
-        None => outln!("Workspace {display} will not stop automatically."),
-        Some(ttl) => outln!(
+    let line = match ttl {
+        None => format!("Workspace {display} will not stop automatically."),
+        Some(ttl) => format!(
             "Workspace {display} will stop {} after it starts.",
             duration(ttl)
         ),
-    }
-    Ok(())
+    };
+    report(ctx, &client, &ws.id, &line).await
 }
 
 /// The stop time of a running workspace, or why it has none to move.
@@ -210,7 +211,7 @@ pub async fn extend(ctx: &Ctx, args: ScheduleExtendArgs) -> Result<()> {
         );
     }
     check_max_deadline(&ws, deadline, now)?;
-    set_deadline(&client, &args.workspace, &ws, deadline).await
+    set_deadline(ctx, &client, &args.workspace, &ws, deadline).await
 }
 
 pub async fn bump(ctx: &Ctx, args: BumpArgs) -> Result<()> {
@@ -225,10 +226,11 @@ pub async fn bump(ctx: &Ctx, args: BumpArgs) -> Result<()> {
         .checked_add(by)
         .map_err(|_| anyhow!("invalid duration {}: too large", duration(by)))?;
     check_max_deadline(&ws, deadline, now)?;
-    set_deadline(&client, &args.workspace, &ws, deadline).await
+    set_deadline(ctx, &client, &args.workspace, &ws, deadline).await
 }
 
 async fn set_deadline(
+    ctx: &Ctx,
     client: &dayshift_sdk::Client,
     arg: &str,
     ws: &Workspace,
@@ -237,6 +239,9 @@ async fn set_deadline(
     client.extend(&ws.id, deadline).await?;
     // Report what the server now holds, against its clock.
     let (after, now) = resolve_workspace(client, arg).await?;
+    if ctx.json() {
+        return print_json(&after);
+    }
     let deadline = after.latest_build.deadline.unwrap_or(deadline);
     outln!(
         "Workspace {} will stop {}.",

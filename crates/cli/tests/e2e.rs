@@ -450,6 +450,12 @@ async fn durations_speak_one_language_and_messages_name_no_api_fields() {
         "{err}"
     );
 
+    let json = env
+        .ok(&["schedule", "stop", "dev", "2h", "-o", "json", "-y"])
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&json).expect("only JSON on stdout");
+    assert_eq!(json["ttl_ms"], 2 * 3_600_000);
+
     let missing = env.run(&["show", "nosuch"]).await;
     assert_eq!(missing.status.code(), Some(1));
     assert!(
