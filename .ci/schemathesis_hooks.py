@@ -8,10 +8,11 @@ checks can still send requests without it. Some operations end sessions:
 user's others. They get a fresh session of their own, and after any of them
 succeeds the shared session is started anew.
 """
+import http.client
 import json
 import os
 import threading
-import urllib.request
+import urllib.parse
 
 import schemathesis
 
@@ -23,16 +24,30 @@ _shared = {"token": None}
 
 
 def _login() -> str:
-    request = urllib.request.Request(
-        os.environ["DAYSHIFT_URL"] + "/api/v2/users/login",
-        data=json.dumps(
-            {"username": "admin", "password": os.environ["DAYSHIFT_PASSWORD"]}
-        ).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
+    # The hooks' own logins come from another loopback address than
+    # schemathesis' requests: the server throttles failed logins per client
+    # address, and schemathesis sends many wrong passwords while it explores
+    # POST /users/login; they must not lock the hooks out (429).
+    url = urllib.parse.urlsplit(os.environ["DAYSHIFT_URL"])
+    connection = http.client.HTTPConnection(
+        url.hostname, url.port, timeout=30, source_address=("127.0.0.2", 0)
     )
-    with urllib.request.urlopen(request) as response:
-        return json.load(response)["session_token"]
+    try:
+        connection.request(
+            "POST",
+            "/api/v2/users/login",
+            body=json.dumps(
+                {"username": "admin", "password": os.environ["DAYSHIFT_PASSWORD"]}
+            ),
+            headers={"Content-Type": "application/json"},
+        )
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"hook login answered {response.status}: {body!r}")
+        return json.loads(body)["session_token"]
+    finally:
+        connection.close()
 
 
 def _shared_token() -> str:

@@ -235,6 +235,7 @@ async fn seed(store: &Store, size: i64) {
         .await
         .expect("token");
     let version = |n: u8| NewTemplateVersion {
+        name: None,
         created_by: owners[0].0.clone(),
         provisioner: "echo".into(),
         connect: None,

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,6 +22,23 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The command line as parsed: [`Cli`] with the client flags (`--url`,
+/// `--token`, `-o`) hidden from the help of commands that do not talk to a
+/// server as a client.
+pub fn command() -> clap::Command {
+    let cmd = Cli::command();
+    // Global flags are copied into each subcommand that does not already
+    // have them: give these subcommands hidden copies.
+    let hidden: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.clone().hide(true))
+        .collect();
+    ["server", "completion"].into_iter().fold(cmd, |cmd, name| {
+        cmd.mut_subcommand(name, |sub| sub.args(hidden.clone()))
+    })
 }
 
 #[derive(Debug, Clone, Args)]
@@ -80,14 +97,17 @@ pub enum Command {
     List(ListArgs),
     /// Show a workspace: details, outputs and the tail of its latest build log.
     Show(WorkspaceArg),
-    /// Start a workspace.
-    Start(WorkspaceActionArgs),
-    /// Stop a workspace.
+    /// Start a workspace (nothing to do if it is running).
+    Start(StartArgs),
+    /// Stop a workspace (nothing to do if it is stopped).
     Stop(WorkspaceActionArgs),
     /// Stop, then start a workspace.
     Restart(WorkspaceActionArgs),
     /// Delete a workspace.
     Delete(WorkspaceActionArgs),
+    /// Move a workspace to its template's active version (a start build),
+    /// or change its mutable parameters.
+    Update(UpdateArgs),
     /// Workspace schedules: when they start and stop.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
@@ -101,6 +121,48 @@ pub enum Command {
     /// External provisioner daemons.
     #[command(subcommand)]
     Provisioner(ProvisionerCommand),
+    /// Print a shell completion script, e.g. `dayshift completion bash > /etc/bash_completion.d/dayshift`.
+    Completion(CompletionArgs),
+    /// Tools for tests and demos.
+    #[command(subcommand)]
+    Debug(DebugCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DebugCommand {
+    /// Move the clock of a server started with --dev-clock, then run one
+    /// autobuild tick and one prebuilds reconcile (owners only).
+    #[command(subcommand)]
+    Clock(DebugClockCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DebugClockCommand {
+    /// Move the server clock forward, e.g. `advance 9h`.
+    Advance(DebugClockAdvanceArgs),
+    /// Set the server clock to an instant, e.g. `set 2027-01-04T17:00:00Z`.
+    Set(DebugClockSetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DebugClockAdvanceArgs {
+    /// How far to move the clock, e.g. 90m or 1.5h.
+    #[arg(value_name = "DURATION", allow_hyphen_values = true)]
+    pub duration: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DebugClockSetArgs {
+    /// The new time (RFC 3339), e.g. 2027-01-04T17:00:00Z.
+    #[arg(value_name = "RFC3339")]
+    pub at: String,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +232,7 @@ pub struct LoginArgs {
     /// URL of the dayshift server, e.g. http://127.0.0.1:7080.
     #[arg(value_name = "URL")]
     pub server_url: String,
+    /// User to log in as (default: a prompt on a terminal).
     #[arg(long, value_name = "U")]
     pub username: Option<String>,
     /// Password (default: DAYSHIFT_PASSWORD, or a prompt on a terminal).
@@ -178,8 +241,10 @@ pub struct LoginArgs {
     /// Create the first user (an owner) of a fresh server, then log in as it.
     #[arg(long, value_name = "U", requires_all = ["first_user_email", "first_user_password"])]
     pub first_user_username: Option<String>,
+    /// The first user's email address.
     #[arg(long, value_name = "E", requires_all = ["first_user_username", "first_user_password"])]
     pub first_user_email: Option<String>,
+    /// The first user's password (at least 8 characters).
     #[arg(long, value_name = "P", requires_all = ["first_user_username", "first_user_email"])]
     pub first_user_password: Option<String>,
 }
@@ -188,23 +253,32 @@ pub struct LoginArgs {
 pub enum UsersCommand {
     /// Create a user (owners only).
     Create(UsersCreateArgs),
+    /// List users.
+    #[command(visible_alias = "ls")]
+    List,
 }
 
 #[derive(Debug, Args)]
 pub struct UsersCreateArgs {
+    /// The new user's name (lowercase letters, digits and hyphens).
     #[arg(long)]
     pub username: String,
+    /// The new user's email address.
     #[arg(long)]
     pub email: String,
+    /// The new user's password (at least 8 characters).
     #[arg(long)]
     pub password: String,
+    /// The new user's role (default: member).
     #[arg(long, value_enum)]
     pub role: Option<RoleArg>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RoleArg {
+    /// Administers templates, users and everybody's workspaces.
     Owner,
+    /// Uses their own workspaces.
     Member,
 }
 
@@ -218,35 +292,51 @@ pub enum TemplatesCommand {
     List,
     /// Change a template's schedule policies.
     Edit(TemplatesEditArgs),
+    /// List a template's versions, newest last.
+    Versions(TemplateNameArg),
+}
+
+#[derive(Debug, Args)]
+pub struct TemplateNameArg {
+    /// The template's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
 }
 
 #[derive(Debug, Args)]
 pub struct TemplatesPushArgs {
+    /// The template's name (created on first push).
+    #[arg(value_name = "NAME")]
     pub name: String,
     /// The template directory (holding dayshift.toml).
     #[arg(short = 'd', long, value_name = "DIR")]
     pub directory: PathBuf,
+    /// The new version's name, unique in the template (default: v1, v2, ...).
+    #[arg(long = "name", value_name = "VERSION")]
+    pub version_name: Option<String>,
     #[command(flatten)]
     pub yes: Yes,
 }
 
 #[derive(Debug, Args)]
 pub struct TemplatesEditArgs {
+    /// The template's name.
+    #[arg(value_name = "NAME")]
     pub name: String,
     /// Default workspace TTL, e.g. 8h (0 = no autostop).
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
     pub default_ttl: Option<String>,
     /// How far activity pushes the deadline, e.g. 1h (0 = off).
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
     pub activity_bump: Option<String>,
     /// Stop workspaces whose start failed this long ago (0 = off).
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
     pub failure_ttl: Option<String>,
     /// Mark workspaces unused this long dormant (0 = off).
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
     pub dormancy_threshold: Option<String>,
     /// Delete workspaces dormant this long (0 = off).
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
     pub dormancy_auto_deletion: Option<String>,
     /// Days on which running workspaces must stop: monday,tuesday | mon,tue | none.
     #[arg(long, value_name = "DAYS")]
@@ -257,8 +347,10 @@ pub struct TemplatesEditArgs {
     /// Days on which autostart may fire: monday,tuesday | mon,tue | none.
     #[arg(long, value_name = "DAYS")]
     pub autostart_requirement_weekdays: Option<String>,
+    /// Whether users may set their own autostart schedule (true/false).
     #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_user_autostart: Option<bool>,
+    /// Whether users may set their own TTL (true/false).
     #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_user_autostop: Option<bool>,
     #[command(flatten)]
@@ -267,21 +359,24 @@ pub struct TemplatesEditArgs {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
+    /// The new workspace's name.
+    #[arg(value_name = "NAME")]
     pub name: String,
-    /// Template name or id.
+    /// Template name or id (asked for on a terminal when missing).
     #[arg(short = 't', long)]
-    pub template: String,
+    pub template: Option<String>,
     /// A parameter value, KEY=VALUE; repeatable.
     #[arg(short = 'p', long = "parameter", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub parameters: Vec<(String, String)>,
-    /// Use a preset of the template (claims a prebuilt workspace if one is ready).
+    /// Use a preset of the template (claims a prebuilt workspace if one is
+    /// ready); `none` for no preset.
     #[arg(long)]
     pub preset: Option<String>,
     /// Autostart schedule, e.g. "9:30AM Mon-Fri Europe/Berlin" or a cron expression.
     #[arg(long, value_name = "SCHEDULE")]
     pub start_at: Option<String>,
-    /// Stop the workspace this long after it starts, e.g. 8h.
-    #[arg(long, value_name = "DURATION")]
+    /// Stop the workspace this long after it starts, e.g. 8h or 1.5h (1m to 30d).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub stop_after: Option<String>,
     #[command(flatten)]
     pub yes: Yes,
@@ -315,6 +410,31 @@ pub struct WorkspaceArg {
     /// `name` (your own) or `owner/name`.
     #[arg(value_name = "NAME")]
     pub workspace: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// `name` (your own) or `owner/name`.
+    #[arg(value_name = "NAME")]
+    pub workspace: String,
+    /// Change a mutable parameter, KEY=VALUE; repeatable.
+    #[arg(short = 'p', long = "parameter", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub parameters: Vec<(String, String)>,
+    #[command(flatten)]
+    pub yes: Yes,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// `name` (your own) or `owner/name`.
+    #[arg(value_name = "NAME")]
+    pub workspace: String,
+    /// A parameter value, KEY=VALUE: for a parameter new in the active
+    /// version, or to change a mutable one; repeatable.
+    #[arg(short = 'p', long = "parameter", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub parameters: Vec<(String, String)>,
+    #[command(flatten)]
+    pub yes: Yes,
 }
 
 #[derive(Debug, Args)]
@@ -389,7 +509,8 @@ pub struct ScheduleExtendArgs {
 
 #[derive(Debug, Args)]
 pub struct SchedulePreviewArgs {
-    /// A cron expression, e.g. "CRON_TZ=Europe/Berlin 30 9 * * 1-5".
+    /// A cron expression, e.g. "CRON_TZ=Europe/Berlin 30 9 * * 1-5", or a
+    /// start time as `--start-at` takes it, e.g. "9:30AM Mon-Fri Europe/Berlin".
     #[arg(value_name = "CRON", allow_hyphen_values = true)]
     pub cron: String,
     /// How many start times (or ranges) to show.
@@ -469,6 +590,71 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every argument and flag of every command says what it is for.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") || arg.is_hide_set() {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (command)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&command(), "dayshift", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
+
+    #[test]
+    fn client_flags_are_not_offered_to_the_server() {
+        let mut cmd = command();
+        cmd.build();
+        let server = cmd
+            .find_subcommand_mut("server")
+            .expect("server command")
+            .render_help()
+            .to_string();
+        for flag in ["--url", "--token", "--output"] {
+            assert!(!server.contains(flag), "{flag} in server help:\n{server}");
+        }
+        assert!(server.contains("--data-dir"), "{server}");
+        let mut cmd = command();
+        cmd.build();
+        let list = cmd
+            .find_subcommand_mut("list")
+            .expect("list command")
+            .render_help()
+            .to_string();
+        assert!(
+            list.contains("--url") && list.contains("--output"),
+            "{list}"
+        );
+        // Hidden, not removed: the flags still parse everywhere.
+        if let Err(e) = command().try_get_matches_from(["dayshift", "server", "--url", "http://x"])
+        {
+            panic!("{e}");
+        }
+    }
+
+    #[test]
+    fn negative_stop_after_reaches_the_parser() {
+        let cli = Cli::try_parse_from(["dayshift", "create", "ws", "--stop-after", "-1h"]).unwrap();
+        let Command::Create(args) = cli.command else {
+            panic!("wrong command");
+        };
+        assert_eq!(args.stop_after.as_deref(), Some("-1h"));
     }
 
     #[test]
@@ -564,6 +750,8 @@ mod tests {
             vec!["dayshift", "schedule", "stop", "ws", "8h", "-y"],
             vec!["dayshift", "schedule", "extend", "ws", "2h", "-y"],
             vec!["dayshift", "bump", "ws", "-y"],
+            vec!["dayshift", "update", "ws", "-p", "size=large", "-y"],
+            vec!["dayshift", "start", "ws", "--parameter", "size=large", "-y"],
         ] {
             Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
         }

@@ -40,14 +40,23 @@ pub fn prebuild_row(p: &PrebuildPreset, now: Timestamp) -> Vec<String> {
         p.running.to_string(),
         p.starting.to_string(),
         p.eligible.to_string(),
-        p.schedule_in_force
-            .clone()
-            .unwrap_or_else(|| "default".to_string()),
+        schedule_column(p),
         p.next_change_at
             .map(|t| relative(t, now))
             .unwrap_or_default(),
         if p.hard_limited { "yes" } else { "no" }.to_string(),
     ]
+}
+
+/// The schedule in force with its zone (`* 8-18 * * 1-5 (Europe/Berlin)`),
+/// or `default` when none is.
+fn schedule_column(p: &PrebuildPreset) -> String {
+    match (&p.schedule_in_force, &p.schedule_timezone) {
+        (Some(cron), Some(zone)) => format!("{cron} ({zone})"),
+        (Some(cron), None) => cron.clone(),
+        (None, Some(zone)) => format!("default ({zone} schedules)"),
+        (None, None) => "default".to_string(),
+    }
 }
 
 pub async fn set_paused(ctx: &Ctx, paused: bool) -> Result<()> {
@@ -61,9 +70,9 @@ pub async fn set_paused(ctx: &Ctx, paused: bool) -> Result<()> {
         return print_json(&settings);
     }
     if settings.reconciliation_paused {
-        println!("Prebuilds reconciliation is paused.");
+        outln!("Prebuilds reconciliation is paused.");
     } else {
-        println!("Prebuilds reconciliation is running.");
+        outln!("Prebuilds reconciliation is running.");
     }
     Ok(())
 }

@@ -9,10 +9,11 @@ use crate::args::{
     BumpArgs, ScheduleExtendArgs, SchedulePreviewArgs, ScheduleShowArgs, ScheduleStartArgs,
     ScheduleStopArgs,
 };
+use crate::cmd_workspaces::report;
 use crate::ctx::{display_name, resolve_workspace, Ctx};
 use crate::format::{
-    default_zone, duration, humanize_schedule, parse_autostart, parse_positive_duration, relative,
-    to_millis,
+    default_zone, duration, humanize_schedule, parse_autostart, parse_extension, parse_ttl,
+    relative, relative_with_clock, to_millis, ttl_text,
 };
 use crate::output::{print_json, print_table};
 
@@ -72,8 +73,10 @@ pub fn schedule_row(ws: &Workspace, now: Timestamp) -> Vec<String> {
         (Some(_), Some(next)) => relative(next, now),
         _ => String::new(),
     };
-    let ttl = ws.ttl_ms.map(SignedDuration::from_millis);
-    let stops_after = ttl.map(duration).unwrap_or_default();
+    let (ttl, stops_after) = match ttl_text(ws) {
+        Some((ttl, text)) => (Some(ttl), text),
+        None => (None, String::new()),
+    };
     let running = ws.status == WorkspaceStatus::Running
         || (ws.latest_build.transition == Transition::Start
             && matches!(
@@ -114,22 +117,22 @@ pub async fn start(ctx: &Ctx, args: ScheduleStartArgs) -> Result<()> {
     client
         .set_autostart(&ws.id, schedule.as_ref().map(|s| s.to_string()))
         .await?;
-    match schedule {
-        None => println!("Workspace {display} will not start automatically."),
+    let line = match schedule {
+        None => format!("Workspace {display} will not start automatically."),
         Some(schedule) => {
             let (after, now) = resolve_workspace(&client, &args.workspace).await?;
             let next = after
                 .next_start_at
                 .or_else(|| schedule.next_after(now))
-                .map(|t| format!(" (next start {})", relative(t, now)))
+                .map(|t| format!(" (next start {})", relative_with_clock(t, now)))
                 .unwrap_or_default();
-            println!(
+            format!(
                 "Workspace {display} will start at {}{next}.",
                 schedule.humanize()
-            );
+            )
         }
-    }
-    Ok(())
+    };
+    report(ctx, &client, &ws.id, &line).await
 }
 
 pub async fn stop(ctx: &Ctx, args: ScheduleStopArgs) -> Result<()> {
@@ -137,7 +140,7 @@ pub async fn stop(ctx: &Ctx, args: ScheduleStopArgs) -> Result<()> {
     let ttl = if input.eq_ignore_ascii_case("manual") {
         None
     } else {
-        Some(parse_positive_duration(input)?)
+        Some(parse_ttl(input)?)
     };
     let client = ctx.client()?;
     let (ws, _) = resolve_workspace(&client, &args.workspace).await?;
@@ -145,39 +148,70 @@ pub async fn stop(ctx: &Ctx, args: ScheduleStopArgs) -> Result<()> {
     client
         .set_ttl(&ws.id, ttl.map(to_millis).transpose()?)
         .await?;
-    match ttl {
-        None => println!("Workspace {display} will not stop automatically."),
-        Some(ttl) => println!(
+    let line = match ttl {
+        None => format!("Workspace {display} will not stop automatically."),
+        Some(ttl) => format!(
             "Workspace {display} will stop {} after it starts.",
             duration(ttl)
         ),
-    }
-    Ok(())
+    };
+    report(ctx, &client, &ws.id, &line).await
 }
 
-/// The longest a deadline may be moved by one `extend` or `bump`: the
-/// longest TTL (DESIGN §3).
-const MAX_EXTENSION: SignedDuration = SignedDuration::from_hours(30 * 24);
-
-fn parse_extension(input: &str) -> Result<SignedDuration> {
-    let by = parse_positive_duration(input)?;
-    if by > MAX_EXTENSION {
+/// The stop time of a running workspace, or why it has none to move.
+fn current_deadline(ws: &Workspace, arg: &str) -> Result<Timestamp> {
+    let display = display_name(ws);
+    if ws.status != WorkspaceStatus::Running {
         bail!(
-            "invalid duration {input:?}: at most {} (the longest TTL)",
-            duration(MAX_EXTENSION)
+            "workspace {display} is {}, not running: only a running workspace's stop time can be moved",
+            ws.status.as_str()
         );
     }
-    Ok(by)
+    match ws.latest_build.deadline {
+        Some(deadline) => Ok(deadline),
+        None => bail!(
+            "workspace {display} has no stop time (manual shutdown): nothing to move; \
+             set one with 'dayshift schedule stop {arg} DURATION'"
+        ),
+    }
+}
+
+/// The new stop time must not pass the template's autostop requirement.
+fn check_max_deadline(ws: &Workspace, deadline: Timestamp, now: Timestamp) -> Result<()> {
+    match ws.latest_build.max_deadline {
+        Some(max) if deadline > max => bail!(
+            "workspace {} must stop by {} (the template's autostop requirement); \
+             the stop time cannot move past it",
+            display_name(ws),
+            relative_with_clock(max, now)
+        ),
+        _ => Ok(()),
+    }
 }
 
 pub async fn extend(ctx: &Ctx, args: ScheduleExtendArgs) -> Result<()> {
     let by = parse_extension(&args.duration)?;
     let client = ctx.client()?;
     let (ws, now) = resolve_workspace(&client, &args.workspace).await?;
+    let current = current_deadline(&ws, &args.workspace)?;
     let deadline = now
         .checked_add(by)
-        .map_err(|_| anyhow!("duration {} is too large", args.duration))?;
-    set_deadline(&client, &args.workspace, &ws, deadline).await
+        .map_err(|_| anyhow!("invalid duration {:?}: too large", args.duration))?;
+    if deadline <= current {
+        bail!(
+            "workspace {} already stops {}, later than {} from now: \
+             'schedule extend' only moves the stop time later.\n\
+             To add {} to the current stop time, run 'dayshift bump {} {}'.",
+            display_name(&ws),
+            relative_with_clock(current, now),
+            duration(by),
+            duration(by),
+            args.workspace,
+            args.duration.trim()
+        );
+    }
+    check_max_deadline(&ws, deadline, now)?;
+    set_deadline(ctx, &client, &args.workspace, &ws, deadline).await
 }
 
 pub async fn bump(ctx: &Ctx, args: BumpArgs) -> Result<()> {
@@ -186,24 +220,17 @@ pub async fn bump(ctx: &Ctx, args: BumpArgs) -> Result<()> {
         None => SignedDuration::from_hours(1),
     };
     let client = ctx.client()?;
-    let (ws, _) = resolve_workspace(&client, &args.workspace).await?;
-    let display = display_name(&ws);
-    if ws.status != WorkspaceStatus::Running {
-        bail!(
-            "workspace {display} is {}, not running: only a running workspace's stop time can be moved",
-            ws.status.as_str()
-        );
-    }
-    let Some(current) = ws.latest_build.deadline else {
-        bail!("workspace {display} has no stop time (manual shutdown): nothing to bump; set one with 'dayshift schedule stop {} DURATION'", args.workspace);
-    };
+    let (ws, now) = resolve_workspace(&client, &args.workspace).await?;
+    let current = current_deadline(&ws, &args.workspace)?;
     let deadline = current
         .checked_add(by)
-        .map_err(|_| anyhow!("duration {} is too large", duration(by)))?;
-    set_deadline(&client, &args.workspace, &ws, deadline).await
+        .map_err(|_| anyhow!("invalid duration {}: too large", duration(by)))?;
+    check_max_deadline(&ws, deadline, now)?;
+    set_deadline(ctx, &client, &args.workspace, &ws, deadline).await
 }
 
 async fn set_deadline(
+    ctx: &Ctx,
     client: &dayshift_sdk::Client,
     arg: &str,
     ws: &Workspace,
@@ -212,11 +239,14 @@ async fn set_deadline(
     client.extend(&ws.id, deadline).await?;
     // Report what the server now holds, against its clock.
     let (after, now) = resolve_workspace(client, arg).await?;
+    if ctx.json() {
+        return print_json(&after);
+    }
     let deadline = after.latest_build.deadline.unwrap_or(deadline);
-    println!(
+    outln!(
         "Workspace {} will stop {}.",
         display_name(&after),
-        relative(deadline, now)
+        relative_with_clock(deadline, now)
     );
     Ok(())
 }
@@ -226,8 +256,7 @@ const UNBOUNDED: &str = "unbounded";
 
 /// `schedule preview`: needs no server.
 pub fn preview(ctx: &Ctx, args: SchedulePreviewArgs) -> Result<()> {
-    let schedule = Schedule::parse(args.cron.trim())
-        .map_err(|e| anyhow!("invalid cron expression {:?}: {e}", args.cron))?;
+    let schedule = preview_schedule(&args.cron, &default_zone())?;
     let from = match &args.from {
         Some(s) => parse_instant(s)?,
         None => Timestamp::now(),
@@ -309,6 +338,20 @@ pub fn preview(ctx: &Ctx, args: SchedulePreviewArgs) -> Result<()> {
     Ok(())
 }
 
+/// A cron expression (any, for `--ranges`), or the human form
+/// `--start-at` takes (`9:30AM Mon-Fri Europe/Berlin`, zone-less input read
+/// in `default_zone`).
+fn preview_schedule(input: &str, default_zone: &str) -> Result<Schedule> {
+    let input = input.trim();
+    if let Ok(schedule) = Schedule::parse(input) {
+        return Ok(schedule);
+    }
+    match parse_autostart(input, default_zone)? {
+        Some(schedule) => Ok(schedule),
+        None => bail!("schedule {input:?} never starts anything: nothing to preview"),
+    }
+}
+
 /// An RFC 3339 instant (`2027-03-27T00:00:00Z`, or with an offset).
 pub fn parse_instant(input: &str) -> Result<Timestamp> {
     input.trim().parse::<Timestamp>().map_err(|e| {
@@ -321,16 +364,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn extensions() {
-        assert_eq!(
-            parse_extension("2h").unwrap(),
-            SignedDuration::from_hours(2)
-        );
-        assert_eq!(parse_extension("30d").unwrap(), MAX_EXTENSION);
-        let err = parse_extension("999999d").unwrap_err().to_string();
-        assert!(err.contains("at most 30d"), "{err}");
-        assert!(parse_extension("-5m").is_err());
-        assert!(parse_extension("0s").is_err());
+    fn previews_take_cron_and_the_human_form() {
+        let s = preview_schedule("9:30AM Mon-Fri", "UTC").unwrap();
+        assert_eq!(s.to_string(), "CRON_TZ=UTC 30 9 * * 1-5");
+        let s = preview_schedule("9:30AM Mon-Fri Europe/Berlin", "UTC").unwrap();
+        assert_eq!(s.to_string(), "CRON_TZ=Europe/Berlin 30 9 * * 1-5");
+        let s = preview_schedule("* 8-18 1 * *", "UTC").unwrap();
+        assert_eq!(s.to_string(), "CRON_TZ=UTC * 8-18 1 * *");
+        let err = preview_schedule("30 9 * * MON-FRY", "UTC")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("FRY"), "{err}");
+        assert!(preview_schedule("manual", "UTC").is_err());
     }
 
     #[test]

@@ -14,16 +14,19 @@ use dayshift_sdk::{
 use dayshift_provisioner::bundle::{mebibytes, MAX_TOTAL_BYTES};
 use dayshift_sdk::ClientError;
 
-use crate::args::{TemplatesEditArgs, TemplatesPushArgs};
+use crate::args::{TemplateNameArg, TemplatesEditArgs, TemplatesPushArgs};
+use crate::cmd_workspaces::{active_version, say};
 use crate::ctx::{is_not_found, Ctx};
-use crate::format::{days_short, duration_ms_or_off, parse_days, parse_policy_duration};
+use crate::format::{
+    days_short, duration_ms_or_off, parse_days, parse_policy_duration, POLICY_MAX_LONG, TTL_MAX,
+};
 use crate::output::{print_json, print_table};
 
 pub async fn push(ctx: &Ctx, args: TemplatesPushArgs) -> Result<()> {
     let files = read_template_dir(&args.directory)?;
     let bytes: usize = files.iter().map(|f| decoded_len(&f.content_base64)).sum();
     let client = ctx.client()?;
-    push_files(&client, &args, files).await.map_err(|e| {
+    push_files(ctx, &client, args, files).await.map_err(|e| {
         match e
             .downcast_ref::<ClientError>()
             .and_then(ClientError::status)
@@ -46,34 +49,87 @@ fn decoded_len(base64: &str) -> usize {
 }
 
 async fn push_files(
+    ctx: &Ctx,
     client: &dayshift_sdk::Client,
-    args: &TemplatesPushArgs,
+    args: TemplatesPushArgs,
     files: Vec<TemplateFile>,
 ) -> Result<()> {
-    let version_id = match client.template(&args.name).await {
+    let version = match client.template(&args.name).await {
         Ok(template) => {
             let version = client
-                .create_template_version(&template.id, &CreateTemplateVersionRequest { files })
+                .create_template_version(
+                    &template.id,
+                    &CreateTemplateVersionRequest {
+                        files,
+                        name: args.version_name,
+                    },
+                )
                 .await?;
-            eprintln!(
-                "Pushed a new version of template {}; it is now active.",
-                template.name
+            say(
+                ctx,
+                &format!(
+                    "Pushed version {} of template {}; it is now active.",
+                    version.name, template.name
+                ),
             );
-            version.id
+            version
         }
         Err(e) if is_not_found(&e) => {
             let template = client
                 .create_template(&CreateTemplateRequest {
                     name: args.name.clone(),
                     files,
+                    version_name: args.version_name,
                 })
                 .await?;
-            eprintln!("Created template {}.", template.name);
-            template.active_version_id
+            say(
+                ctx,
+                &format!(
+                    "Created template {} with version {}.",
+                    template.name, template.active_version_name
+                ),
+            );
+            return if ctx.json() {
+                print_json(&active_version(client, &template).await?)
+            } else {
+                Ok(())
+            };
         }
         Err(e) => return Err(e.into()),
     };
-    println!("{version_id}");
+    if ctx.json() {
+        return print_json(&version);
+    }
+    Ok(())
+}
+
+pub async fn versions(ctx: &Ctx, args: TemplateNameArg) -> Result<()> {
+    let client = ctx.client()?;
+    let template = client.template(&args.name).await?;
+    let versions = client.template_versions(&template.id).await?;
+    if ctx.json() {
+        return print_json(&versions);
+    }
+    print_table(
+        ["NAME", "CREATED", "ACTIVE", "PARAMETERS", "PRESETS"],
+        versions.iter().map(|v| {
+            vec![
+                v.name.clone(),
+                v.created_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+                yes_no(v.active),
+                v.parameters
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                v.presets
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ]
+        }),
+    );
     Ok(())
 }
 
@@ -226,7 +282,7 @@ pub async fn list(ctx: &Ctx) -> Result<()> {
 fn template_row(t: &Template) -> Vec<String> {
     vec![
         t.name.clone(),
-        t.active_version_id.clone(),
+        t.active_version_name.clone(),
         duration_ms_or_off(t.default_ttl_ms),
         duration_ms_or_off(t.activity_bump_ms),
         autostop_requirement(&t.autostop_requirement),
@@ -260,27 +316,27 @@ pub async fn edit(ctx: &Ctx, args: TemplatesEditArgs) -> Result<()> {
         default_ttl_ms: args
             .default_ttl
             .as_deref()
-            .map(parse_policy_duration)
+            .map(|d| parse_policy_duration(d, TTL_MAX))
             .transpose()?,
         activity_bump_ms: args
             .activity_bump
             .as_deref()
-            .map(parse_policy_duration)
+            .map(|d| parse_policy_duration(d, TTL_MAX))
             .transpose()?,
         failure_ttl_ms: args
             .failure_ttl
             .as_deref()
-            .map(parse_policy_duration)
+            .map(|d| parse_policy_duration(d, POLICY_MAX_LONG))
             .transpose()?,
         time_til_dormant_ms: args
             .dormancy_threshold
             .as_deref()
-            .map(parse_policy_duration)
+            .map(|d| parse_policy_duration(d, POLICY_MAX_LONG))
             .transpose()?,
         time_til_dormant_autodelete_ms: args
             .dormancy_auto_deletion
             .as_deref()
-            .map(parse_policy_duration)
+            .map(|d| parse_policy_duration(d, POLICY_MAX_LONG))
             .transpose()?,
         autostop_requirement: None,
         autostart_requirement: args
@@ -329,7 +385,7 @@ pub async fn edit(ctx: &Ctx, args: TemplatesEditArgs) -> Result<()> {
     if ctx.json() {
         return print_json(&template);
     }
-    println!("Updated template {}.", template.name);
+    outln!("Updated template {}.", template.name);
     print_table(
         ["POLICY", "VALUE"],
         [

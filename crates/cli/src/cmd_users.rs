@@ -8,7 +8,7 @@ use dayshift_sdk::{Client, CreateFirstUserRequest, CreateUserRequest, LoginReque
 use crate::args::{LoginArgs, RoleArg, UsersCreateArgs};
 use crate::config::ConfigDir;
 use crate::ctx::Ctx;
-use crate::output::{print_json, stdin_is_terminal};
+use crate::output::{print_json, print_table, stdin_is_terminal};
 
 pub async fn login(args: LoginArgs) -> Result<()> {
     let url = normalise_url(&args.server_url)?;
@@ -50,7 +50,7 @@ pub async fn login(args: LoginArgs) -> Result<()> {
     let resp = client.login(&LoginRequest { username, password }).await?;
     let config = ConfigDir::from_env()?;
     config.save(&url, &resp.session_token)?;
-    println!("Logged in to {url} as {}.", resp.user.username);
+    outln!("Logged in to {url} as {}.", resp.user.username);
     Ok(())
 }
 
@@ -70,9 +70,9 @@ pub async fn logout(ctx: &Ctx) -> Result<()> {
         config.forget_session()?;
     }
     if ended {
-        println!("Logged out of {}.", client.base_url());
+        outln!("Logged out of {}.", client.base_url());
     } else {
-        println!(
+        outln!(
             "The session had already ended on {}; forgotten.",
             client.base_url()
         );
@@ -87,12 +87,32 @@ pub async fn whoami(ctx: &Ctx) -> Result<()> {
     if ctx.json() {
         return print_json(&user);
     }
-    println!(
+    outln!(
         "{} ({}, {}) on {}",
         user.username,
         role_name(user.role),
         user.email,
         client.base_url()
+    );
+    Ok(())
+}
+
+pub async fn list(ctx: &Ctx) -> Result<()> {
+    let client = ctx.client()?;
+    let users = client.users().await?;
+    if ctx.json() {
+        return print_json(&users);
+    }
+    print_table(
+        ["USERNAME", "EMAIL", "ROLE", "CREATED"],
+        users.iter().map(|u| {
+            vec![
+                u.username.clone(),
+                u.email.clone(),
+                role_name(u.role).to_string(),
+                u.created_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+            ]
+        }),
     );
     Ok(())
 }
@@ -165,7 +185,7 @@ pub async fn create(ctx: &Ctx, args: UsersCreateArgs) -> Result<()> {
     if ctx.json() {
         return print_json(&user);
     }
-    println!("Created user {} ({}).", user.username, role_name(user.role));
+    outln!("Created user {} ({}).", user.username, role_name(user.role));
     Ok(())
 }
 

@@ -1,22 +1,23 @@
-//! `dayshift create|list|show|start|stop|restart|delete`.
+//! `dayshift create|list|show`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use dayshift_sdk::{
-    CreateWorkspaceRequest, Paged, Transition, Workspace, WorkspaceListQuery, WorkspaceStatus,
+    BuildReason, Client, CreateWorkspaceRequest, Paged, Template, TemplateParameter,
+    TemplateVersion, Workspace, WorkspaceListQuery, WorkspaceStatus,
 };
 use jiff::Timestamp;
 
-use crate::args::{CreateArgs, ListArgs, WorkspaceActionArgs, WorkspaceArg};
+use crate::args::{CreateArgs, ListArgs, WorkspaceArg};
 use crate::ctx::{display_name, resolve_workspace, Ctx};
 use crate::follow::follow_build;
 use crate::format::{
-    default_zone, duration, humanize_schedule, parse_autostart, parse_positive_duration, relative,
-    to_millis, ttl_column,
+    default_zone, humanize_schedule, parse_autostart, parse_ttl, relative, to_millis, ttl_column,
+    ttl_text,
 };
-use crate::output::{print_json, print_table, render_table, stdin_is_terminal, JsonArrayPrinter};
+use crate::output::{print_json, print_table, render_table, write_stdout, JsonArrayPrinter};
+use crate::prompt::{preset_choices, unanswered, Prompter};
 
 pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
     let autostart_schedule = match &args.start_at {
@@ -24,30 +25,127 @@ pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
         None => None,
     };
     let ttl_ms = match &args.stop_after {
-        Some(input) => Some(to_millis(parse_positive_duration(input)?)?),
+        Some(input) => Some(to_millis(parse_ttl(input)?)?),
         None => None,
     };
-    let mut parameters = BTreeMap::new();
-    for (k, v) in args.parameters {
-        if parameters.insert(k.clone(), v).is_some() {
-            bail!("parameter {k:?} given twice");
-        }
-    }
+    let mut parameters = parameter_map(args.parameters)?;
+    let prompter = Prompter::new(args.yes.yes);
     let client = ctx.client()?;
+    let template = match args.template {
+        Some(name) => client.template(&name).await?,
+        None => {
+            let templates = client.templates().await?;
+            if templates.is_empty() {
+                bail!("there are no templates yet: push one with 'dayshift templates push NAME --directory DIR'");
+            }
+            let names: Vec<String> = templates.iter().map(|t| t.name.clone()).collect();
+            let index = prompter.select("Template", &names, "--template")?;
+            templates[index].clone()
+        }
+    };
+    let active = active_version(&client, &template).await?;
+    let preset = match args.preset.as_deref().map(str::trim) {
+        Some(none) if none.eq_ignore_ascii_case("none") => None,
+        Some(name) => Some(name.to_string()),
+        None if prompter.interactive() && !active.presets.is_empty() => {
+            let index = prompter.select("Preset", &preset_choices(&active.presets), "--preset")?;
+            active.presets.get(index).map(|p| p.name.clone())
+        }
+        None => None,
+    };
+    let preset_values = preset
+        .as_deref()
+        .and_then(|name| active.presets.iter().find(|p| p.name == name))
+        .map(|p| p.parameters.clone())
+        .unwrap_or_default();
+    let asked: Vec<TemplateParameter> =
+        unanswered(&active.parameters, &[&parameters, &preset_values])
+            .into_iter()
+            .cloned()
+            .collect();
+    for parameter in &asked {
+        let value = prompter.parameter(parameter)?;
+        parameters.insert(parameter.name.clone(), value);
+    }
+    if prompter.interactive()
+        && !prompter.confirm(&format!(
+            "Create workspace {} from template {}?",
+            args.name, template.name
+        ))?
+    {
+        bail!("canceled: workspace {} was not created", args.name);
+    }
     let ws = client
         .create_workspace(&CreateWorkspaceRequest {
             name: args.name,
-            template: args.template,
+            template: template.id.clone(),
             template_version_id: None,
             parameters: (!parameters.is_empty()).then_some(parameters),
-            preset: args.preset,
+            preset: preset.clone(),
             autostart_schedule,
             ttl_ms,
         })
         .await?;
     let display = display_name(&ws);
-    let build = follow_build(&client, &display, &ws.id, &ws.latest_build).await?;
-    println!("Workspace {display} is {}.", build.status.as_str());
+    if ws.latest_build.reason == BuildReason::PrebuildClaim {
+        say(
+            ctx,
+            &format!(
+                "Claimed a prebuilt workspace from preset {}.",
+                preset.as_deref().unwrap_or("?")
+            ),
+        );
+    }
+    let build = follow_build(&client, &display, &ws.id, &ws.latest_build, ctx.json()).await?;
+    report(
+        ctx,
+        &client,
+        &ws.id,
+        &format!("Workspace {display} is {}.", build.status.as_str()),
+    )
+    .await
+}
+
+/// `--parameter` values as a map; a name given twice is an error.
+pub fn parameter_map(pairs: Vec<(String, String)>) -> Result<BTreeMap<String, String>> {
+    let mut parameters = BTreeMap::new();
+    for (k, v) in pairs {
+        if parameters.insert(k.clone(), v).is_some() {
+            bail!("parameter {k:?} given twice");
+        }
+    }
+    Ok(parameters)
+}
+
+/// The template's active version (its parameters and presets).
+pub async fn active_version(client: &Client, template: &Template) -> Result<TemplateVersion> {
+    client
+        .template_versions(&template.id)
+        .await?
+        .into_iter()
+        .find(|v| v.id == template.active_version_id)
+        .ok_or_else(|| anyhow!("template {} has no active version", template.name))
+}
+
+/// A line for the person at the terminal: stdout, or stderr when stdout
+/// holds JSON.
+pub fn say(ctx: &Ctx, text: &str) {
+    if ctx.json() {
+        eprintln!("{text}");
+    } else {
+        outln!("{text}");
+    }
+}
+
+/// The outcome of a command on a workspace: `line` (if any), or with
+/// `-o json` the workspace as the API shows it now.
+pub async fn report(ctx: &Ctx, client: &Client, workspace_id: &str, line: &str) -> Result<()> {
+    if ctx.json() {
+        return print_json(&client.workspace(workspace_id).await?);
+    }
+    if !line.is_empty() {
+        outln!("{line}");
+    }
     Ok(())
 }
 
@@ -84,11 +182,12 @@ pub async fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
         }
         let table = render_table(LIST_HEADER, workspaces.iter().map(|ws| list_row(ws, now)));
         let skip_header = usize::from(!first_page);
-        let mut stdout = std::io::stdout().lock();
+        let mut text = String::new();
         for line in table.lines().skip(skip_header) {
-            writeln!(stdout, "{line}")?;
+            text.push_str(line);
+            text.push('\n');
         }
-        stdout.flush()?;
+        write_stdout(&text);
         first_page = false;
     }
     if let Some(json) = json {
@@ -169,9 +268,9 @@ pub async fn show(ctx: &Ctx, args: WorkspaceArg) -> Result<()> {
         ),
         (
             "TTL".into(),
-            ws.ttl_ms
-                .map(|ms| duration(jiff::SignedDuration::from_millis(ms)))
-                .unwrap_or_else(|| "none".into()),
+            ttl_text(&ws)
+                .map(|(_, text)| text)
+                .unwrap_or_else(|| "none (stops manually)".into()),
         ),
     ];
     if ws.status == WorkspaceStatus::Running {
@@ -198,10 +297,10 @@ pub async fn show(ctx: &Ctx, args: WorkspaceArg) -> Result<()> {
     }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in &rows {
-        println!("{:width$}  {v}", format!("{k}:"), width = width + 1);
+        outln!("{:width$}  {v}", format!("{k}:"), width = width + 1);
     }
     if !b.outputs.is_empty() {
-        println!();
+        outln!();
         print_table(
             ["OUTPUT", "VALUE"],
             b.outputs.iter().map(|(k, v)| [k.clone(), v.clone()]),
@@ -210,8 +309,8 @@ pub async fn show(ctx: &Ctx, args: WorkspaceArg) -> Result<()> {
     let logs = client.build_logs(&b.id, 0, false).await?;
     if !logs.is_empty() {
         const TAIL: usize = 20;
-        println!();
-        println!(
+        outln!();
+        outln!(
             "Build log (#{}{}):",
             b.build_number,
             if logs.len() > TAIL {
@@ -221,7 +320,7 @@ pub async fn show(ctx: &Ctx, args: WorkspaceArg) -> Result<()> {
             }
         );
         for line in logs.iter().skip(logs.len().saturating_sub(TAIL)) {
-            println!("  {}", line.output.trim_end_matches(['\n', '\r']));
+            outln!("  {}", line.output.trim_end_matches(['\n', '\r']));
         }
     }
     Ok(())
@@ -233,57 +332,4 @@ fn wire<T: serde::Serialize>(value: &T) -> String {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),
     }
-}
-
-pub async fn transition(
-    ctx: &Ctx,
-    args: WorkspaceActionArgs,
-    transition: Transition,
-) -> Result<()> {
-    let client = ctx.client()?;
-    let (ws, _) = resolve_workspace(&client, &args.workspace).await?;
-    let display = display_name(&ws);
-    if transition == Transition::Delete
-        && !args.yes.yes
-        && stdin_is_terminal()
-        && !confirm(&format!("Delete workspace {display}? [y/N] "))?
-    {
-        bail!("not deleted");
-    }
-    let build = client.create_build(&ws.id, transition).await?;
-    let done = follow_build(&client, &display, &ws.id, &build).await?;
-    println!("Workspace {display} is {}.", done.status.as_str());
-    Ok(())
-}
-
-pub async fn restart(ctx: &Ctx, args: WorkspaceActionArgs) -> Result<()> {
-    let client = ctx.client()?;
-    let (ws, _) = resolve_workspace(&client, &args.workspace).await?;
-    let display = display_name(&ws);
-    if !matches!(
-        ws.status,
-        WorkspaceStatus::Stopped | WorkspaceStatus::Canceled
-    ) || ws.latest_build.transition != Transition::Stop
-    {
-        let build = client.create_build(&ws.id, Transition::Stop).await?;
-        follow_build(&client, &display, &ws.id, &build).await?;
-    }
-    let build = client.create_build(&ws.id, Transition::Start).await?;
-    let done = follow_build(&client, &display, &ws.id, &build).await?;
-    println!("Workspace {display} is {}.", done.status.as_str());
-    Ok(())
-}
-
-fn confirm(question: &str) -> Result<bool> {
-    eprint!("{question}");
-    std::io::stderr().flush().ok();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the answer")?;
-    Ok(matches!(
-        line.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
 }

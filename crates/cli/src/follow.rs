@@ -28,13 +28,19 @@ fn verb(transition: Transition) -> &'static str {
 
 struct Progress {
     bar: Option<ProgressBar>,
+    /// Build log lines go to stderr (with `-o json`, stdout holds only
+    /// the JSON).
+    log_to_stderr: bool,
 }
 
 impl Progress {
-    fn new(message: String) -> Progress {
+    fn new(message: String, log_to_stderr: bool) -> Progress {
         if !stderr_is_terminal() {
             eprintln!("{message}...");
-            return Progress { bar: None };
+            return Progress {
+                bar: None,
+                log_to_stderr,
+            };
         }
         let bar = ProgressBar::new_spinner();
         if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
@@ -42,14 +48,24 @@ impl Progress {
         }
         bar.set_message(message);
         bar.enable_steady_tick(Duration::from_millis(120));
-        Progress { bar: Some(bar) }
+        Progress {
+            bar: Some(bar),
+            log_to_stderr,
+        }
     }
 
     fn line(&self, line: &BuildLogLine) {
         let text = line.output.trim_end_matches(['\n', '\r']);
+        let print = || {
+            if self.log_to_stderr {
+                eprintln!("{text}");
+            } else {
+                outln!("{text}");
+            }
+        };
         match &self.bar {
-            Some(bar) => bar.suspend(|| println!("{text}")),
-            None => println!("{text}"),
+            Some(bar) => bar.suspend(print),
+            None => print(),
         }
     }
 
@@ -61,15 +77,20 @@ impl Progress {
 }
 
 /// Follows `build` of the workspace `workspace_id` (displayed as
-/// `display`) until its job has finished, printing its log. Returns the
-/// finished build; a failed or canceled build is an error.
+/// `display`) until its job has finished, printing its log (to stderr when
+/// `log_to_stderr`). Returns the finished build; a failed or canceled
+/// build is an error.
 pub async fn follow_build(
     client: &Client,
     display: &str,
     workspace_id: &str,
     build: &WorkspaceBuild,
+    log_to_stderr: bool,
 ) -> Result<WorkspaceBuild> {
-    let progress = Progress::new(format!("{} {display}", verb(build.transition)));
+    let progress = Progress::new(
+        format!("{} {display}", verb(build.transition)),
+        log_to_stderr,
+    );
     let result = follow_inner(client, workspace_id, build, &progress).await;
     progress.finish();
     let finished = result?;

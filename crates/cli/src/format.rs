@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use dayshift_schedule::Schedule;
-use dayshift_sdk::{Workspace, WorkspaceStatus};
+use dayshift_sdk::{TtlSource, Workspace, WorkspaceStatus};
 use jiff::{SignedDuration, Timestamp};
 
 /// Rounds to the nearest whole minute, away from zero at the half; spans
@@ -47,15 +47,46 @@ pub fn relative(at: Timestamp, now: Timestamp) -> String {
     dayshift_schedule::format_relative(round_to_minute(at.duration_since(now)))
 }
 
-/// The `TTL` column of `dayshift list`: the workspace's TTL, and for a
-/// running workspace whose deadline lies beyond `completed_at + ttl`, the
-/// extension: `15m (+5m)`.
+/// `in 8h (17:15 UTC)`: relative to the server's clock, rounded to the
+/// minute, with the wall-clock time in UTC (the day too when it is not
+/// today) for messages that a person may want to check against a clock.
+pub fn relative_with_clock(at: Timestamp, now: Timestamp) -> String {
+    let utc = jiff::tz::TimeZone::UTC;
+    let at_utc = at.to_zoned(utc.clone());
+    let same_day = at_utc.date() == now.to_zoned(utc).date();
+    let clock = if same_day {
+        at_utc.strftime("%H:%M UTC").to_string()
+    } else if at.duration_since(now).abs() < SignedDuration::from_hours(6 * 24) {
+        at_utc.strftime("%a %H:%M UTC").to_string()
+    } else {
+        at_utc.strftime("%Y-%m-%d %H:%M UTC").to_string()
+    };
+    format!("{} ({clock})", relative(at, now))
+}
+
+/// The TTL a workspace's next start applies and where it comes from:
+/// `8h`, or `8h (template)` when it is the template's default. Older
+/// servers send only the workspace's own TTL.
+pub fn ttl_text(ws: &Workspace) -> Option<(SignedDuration, String)> {
+    let (ms, from_template) = match (ws.effective_ttl_ms, ws.ttl_source) {
+        (Some(ms), Some(source)) => (ms, source == TtlSource::Template),
+        _ => (ws.ttl_ms?, false),
+    };
+    let ttl = SignedDuration::from_millis(ms);
+    let mut text = duration(ttl);
+    if from_template {
+        text.push_str(" (template)");
+    }
+    Some((ttl, text))
+}
+
+/// The `TTL` column of `dayshift list`: the TTL (see [`ttl_text`]), and
+/// for a running workspace whose deadline lies beyond `completed_at + ttl`,
+/// the extension: `15m (+5m)`.
 pub fn ttl_column(ws: &Workspace) -> String {
-    let Some(ttl_ms) = ws.ttl_ms else {
+    let Some((ttl, mut text)) = ttl_text(ws) else {
         return String::new();
     };
-    let ttl = SignedDuration::from_millis(ttl_ms);
-    let mut text = duration(ttl);
     let build = &ws.latest_build;
     if ws.status == WorkspaceStatus::Running {
         if let (Some(deadline), Some(completed)) = (build.deadline, build.completed_at) {
@@ -79,27 +110,57 @@ pub fn humanize_schedule(schedule: &str) -> String {
     }
 }
 
-/// Parses a duration typed by a user; it must be positive.
-pub fn parse_positive_duration(input: &str) -> Result<SignedDuration> {
+/// The shortest and longest stop time a workspace may have, and the
+/// furthest one `extend` or `bump` may move it (DESIGN §3).
+pub const TTL_MIN: SignedDuration = dayshift_schedule::deadline::TTL_MIN;
+pub const TTL_MAX: SignedDuration = dayshift_schedule::deadline::TTL_MAX;
+/// The longest dormancy, auto-deletion or failure TTL a template may set.
+pub const POLICY_MAX_LONG: SignedDuration = SignedDuration::from_hours(365 * 24);
+
+/// Parses a duration typed by a user (the one parser of
+/// `dayshift_schedule`) and checks it lies within `min..=max`, with the
+/// same wording for every command.
+pub fn parse_duration_within(
+    input: &str,
+    min: SignedDuration,
+    max: SignedDuration,
+) -> Result<SignedDuration> {
     // The parser's errors name the value.
-    let d = dayshift_schedule::parse_duration(input.trim()).map_err(|e| anyhow!("{e}"))?;
-    if d.is_negative() || d.is_zero() {
-        bail!("invalid duration {input:?}: must be positive");
+    let d = dayshift_schedule::parse_duration(input).map_err(|e| anyhow!("{e}"))?;
+    let input = input.trim();
+    if d < min {
+        bail!(
+            "invalid duration {input:?}: must be at least {}",
+            duration(min)
+        );
+    }
+    if d > max {
+        bail!(
+            "invalid duration {input:?}: must be at most {}",
+            duration(max)
+        );
     }
     Ok(d)
 }
 
-/// Parses a duration where `0` (or `off`) turns a policy off.
-pub fn parse_policy_duration(input: &str) -> Result<i64> {
+/// A workspace TTL (`--stop-after`, `schedule stop`): 1m to 30d.
+pub fn parse_ttl(input: &str) -> Result<SignedDuration> {
+    parse_duration_within(input, TTL_MIN, TTL_MAX)
+}
+
+/// How far `extend` or `bump` moves a stop time: 1m to 30d.
+pub fn parse_extension(input: &str) -> Result<SignedDuration> {
+    parse_duration_within(input, TTL_MIN, TTL_MAX)
+}
+
+/// Parses a policy duration where `0` (or `off`) turns the policy off;
+/// otherwise at most `max`.
+pub fn parse_policy_duration(input: &str, max: SignedDuration) -> Result<i64> {
     let trimmed = input.trim();
-    if trimmed == "0" || trimmed.eq_ignore_ascii_case("off") {
+    if trimmed.eq_ignore_ascii_case("off") {
         return Ok(0);
     }
-    let d = dayshift_schedule::parse_duration(trimmed).map_err(|e| anyhow!("{e}"))?;
-    if d.is_negative() {
-        bail!("invalid duration {input:?}: must not be negative");
-    }
-    to_millis(d)
+    to_millis(parse_duration_within(trimmed, SignedDuration::ZERO, max)?)
 }
 
 pub fn to_millis(d: SignedDuration) -> Result<i64> {
@@ -218,6 +279,8 @@ mod tests {
             dormant_at: None,
             deleting_at: None,
             outdated: false,
+            effective_ttl_ms: None,
+            ttl_source: None,
             created_at: ts("2027-01-04T08:00:00Z"),
             connect: None,
             latest_build: WorkspaceBuild {
@@ -310,6 +373,11 @@ mod tests {
             ttl_column(&workspace(Running, Some("1h30m"), done, None)),
             "1h30m"
         );
+        // The template's default TTL.
+        let mut inherited = workspace(Running, None, done, Some("2027-01-04T17:00:00.250Z"));
+        inherited.effective_ttl_ms = Some(8 * 3_600_000);
+        inherited.ttl_source = Some(TtlSource::Template);
+        assert_eq!(ttl_column(&inherited), "8h (template)");
         // Still starting: no completion yet.
         assert_eq!(
             ttl_column(&workspace(Starting, Some("2d"), None, None)),
@@ -340,6 +408,23 @@ mod tests {
     }
 
     #[test]
+    fn relative_times_with_the_clock() {
+        let now = ts("2027-01-04T09:15:00Z");
+        assert_eq!(
+            relative_with_clock(ts("2027-01-04T17:15:00Z"), now),
+            "in 8h (17:15 UTC)"
+        );
+        assert_eq!(
+            relative_with_clock(ts("2027-01-05T10:15:00Z"), now),
+            "in 1d1h (Tue 10:15 UTC)"
+        );
+        assert_eq!(
+            relative_with_clock(ts("2027-01-24T10:15:00Z"), now),
+            "in 20d1h (2027-01-24 10:15 UTC)"
+        );
+    }
+
+    #[test]
     fn day_lists() {
         assert_eq!(
             parse_days("monday,tuesday").unwrap(),
@@ -364,19 +449,30 @@ mod tests {
 
     #[test]
     fn policy_and_user_durations() {
-        assert_eq!(parse_policy_duration("0").unwrap(), 0);
-        assert_eq!(parse_policy_duration("off").unwrap(), 0);
-        assert_eq!(parse_policy_duration("1h30m").unwrap(), 5_400_000);
-        assert!(parse_policy_duration("-5m").is_err());
-        assert!(parse_policy_duration("soon").is_err());
+        let month = TTL_MAX;
+        assert_eq!(parse_policy_duration("0", month).unwrap(), 0);
+        assert_eq!(parse_policy_duration("off", month).unwrap(), 0);
+        assert_eq!(parse_policy_duration("1h30m", month).unwrap(), 5_400_000);
+        assert_eq!(parse_policy_duration("1.5h", month).unwrap(), 5_400_000);
+        assert!(parse_policy_duration("-5m", month).is_err());
+        assert!(parse_policy_duration("soon", month).is_err());
+        let err = parse_policy_duration("31d", month).unwrap_err().to_string();
+        assert_eq!(err, "invalid duration \"31d\": must be at most 30d");
+        assert_eq!(parse_ttl("90m").unwrap(), SignedDuration::from_mins(90));
+        let err = parse_ttl("-5m").unwrap_err().to_string();
+        assert_eq!(err, "invalid duration \"-5m\": must not be negative");
+        let err = parse_ttl("0m").unwrap_err().to_string();
+        assert_eq!(err, "invalid duration \"0m\": must be at least 1m");
+        let err = parse_ttl("200000h").unwrap_err().to_string();
+        assert_eq!(err, "invalid duration \"200000h\": must be at most 30d");
+        let err = parse_ttl("90").unwrap_err().to_string();
+        assert!(err.contains("needs a unit") && err.contains("90m"), "{err}");
+        assert!(parse_ttl("garbage").is_err());
+        assert_eq!(parse_extension("30d").unwrap(), TTL_MAX);
         assert_eq!(
-            parse_positive_duration("90m").unwrap(),
-            SignedDuration::from_mins(90)
+            parse_duration_within("0s", SignedDuration::ZERO, TTL_MAX).unwrap(),
+            SignedDuration::ZERO
         );
-        let err = parse_positive_duration("-5m").unwrap_err().to_string();
-        assert!(err.contains("-5m"), "{err}");
-        assert!(parse_positive_duration("0m").is_err());
-        assert!(parse_positive_duration("garbage").is_err());
     }
 
     #[test]

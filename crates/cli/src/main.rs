@@ -4,7 +4,12 @@
 //! message on stderr as `error: ...`), 2 on usage errors (clap). `dayshift
 //! ssh` exits with its command's code.
 
+#[macro_use]
+mod output;
+
 mod args;
+mod cmd_builds;
+mod cmd_debug;
 mod cmd_prebuilds;
 mod cmd_provisioner;
 mod cmd_schedule;
@@ -18,22 +23,25 @@ mod ctx;
 mod follow;
 mod format;
 mod notifier;
-mod output;
+mod prompt;
 
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::Parser;
-use dayshift_sdk::{ApiError, ClientError, Transition};
+use clap::{CommandFactory, FromArgMatches};
+use dayshift_sdk::{ApiError, ClientError};
 
 use args::{
-    Cli, Command, PrebuildsCommand, ProvisionerCommand, ScheduleCommand, TemplatesCommand,
-    UsersCommand,
+    Cli, Command, DebugCommand, PrebuildsCommand, ProvisionerCommand, ScheduleCommand,
+    TemplatesCommand, UsersCommand,
 };
 use ctx::Ctx;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&args::command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -89,9 +97,15 @@ fn error_text(e: &anyhow::Error) -> String {
 }
 
 /// The server's message, then its detail and each validation, leaving out
-/// what the message already says.
+/// what the message already says; API field names (`ttl_ms`) become words.
 fn api_error_text(error: &ApiError) -> String {
     let mut text = error.message.clone();
+    for v in &error.validations {
+        let prefix = format!("invalid {}:", v.field);
+        if let Some(rest) = text.strip_prefix(&prefix) {
+            text = format!("invalid {}:{rest}", human_field(&v.field));
+        }
+    }
     if let Some(detail) = error.detail.as_deref().filter(|d| !d.is_empty()) {
         if !text.contains(detail) {
             text.push_str(": ");
@@ -100,10 +114,25 @@ fn api_error_text(error: &ApiError) -> String {
     }
     for v in &error.validations {
         if !text.contains(&v.detail) {
-            text.push_str(&format!("\n  {}: {}", v.field, v.detail));
+            text.push_str(&format!("\n  {}: {}", human_field(&v.field), v.detail));
         }
     }
     text
+}
+
+/// An API field as a person at a terminal calls it: `ttl_ms` is the stop
+/// time, `parameters.region` the parameter region.
+fn human_field(field: &str) -> String {
+    if let Some(name) = field.strip_prefix("parameters.") {
+        return format!("parameter {name}");
+    }
+    match field {
+        "ttl_ms" => "stop time".to_string(),
+        "deadline" => "stop time".to_string(),
+        "schedule" | "autostart_schedule" => "autostart schedule".to_string(),
+        "template_version_id" => "template version".to_string(),
+        other => other.trim_end_matches("_ms").replace(['_', '.'], " "),
+    }
 }
 
 async fn run(cli: Cli) -> Result<u8> {
@@ -114,16 +143,21 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Logout => cmd_users::logout(&ctx).await?,
         Command::Whoami => cmd_users::whoami(&ctx).await?,
         Command::Users(UsersCommand::Create(args)) => cmd_users::create(&ctx, args).await?,
+        Command::Users(UsersCommand::List) => cmd_users::list(&ctx).await?,
         Command::Templates(TemplatesCommand::Push(args)) => cmd_templates::push(&ctx, args).await?,
         Command::Templates(TemplatesCommand::List) => cmd_templates::list(&ctx).await?,
         Command::Templates(TemplatesCommand::Edit(args)) => cmd_templates::edit(&ctx, args).await?,
+        Command::Templates(TemplatesCommand::Versions(args)) => {
+            cmd_templates::versions(&ctx, args).await?
+        }
         Command::Create(args) => cmd_workspaces::create(&ctx, args).await?,
         Command::List(args) => cmd_workspaces::list(&ctx, args).await?,
         Command::Show(args) => cmd_workspaces::show(&ctx, args).await?,
-        Command::Start(args) => cmd_workspaces::transition(&ctx, args, Transition::Start).await?,
-        Command::Stop(args) => cmd_workspaces::transition(&ctx, args, Transition::Stop).await?,
-        Command::Delete(args) => cmd_workspaces::transition(&ctx, args, Transition::Delete).await?,
-        Command::Restart(args) => cmd_workspaces::restart(&ctx, args).await?,
+        Command::Start(args) => cmd_builds::start(&ctx, args).await?,
+        Command::Stop(args) => cmd_builds::stop(&ctx, args).await?,
+        Command::Delete(args) => cmd_builds::delete(&ctx, args).await?,
+        Command::Restart(args) => cmd_builds::restart(&ctx, args).await?,
+        Command::Update(args) => cmd_builds::update(&ctx, args).await?,
         Command::Schedule(ScheduleCommand::Show(args)) => cmd_schedule::show(&ctx, args).await?,
         Command::Schedule(ScheduleCommand::Start(args)) => cmd_schedule::start(&ctx, args).await?,
         Command::Schedule(ScheduleCommand::Stop(args)) => cmd_schedule::stop(&ctx, args).await?,
@@ -143,6 +177,12 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Provisioner(ProvisionerCommand::Start(args)) => {
             cmd_provisioner::start(&ctx, args).await?
         }
+        Command::Completion(args) => {
+            let mut out = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "dayshift", &mut out);
+            output::write_stdout(&String::from_utf8_lossy(&out));
+        }
+        Command::Debug(DebugCommand::Clock(command)) => cmd_debug::clock(&ctx, command).await?,
     }
     Ok(0)
 }
@@ -171,7 +211,7 @@ mod tests {
             detail: Some("2 problems".into()),
             validations: vec![
                 ValidationError {
-                    field: "ttl_ms".into(),
+                    field: "default_ttl_ms".into(),
                     detail: "too long".into(),
                 },
                 ValidationError {
@@ -182,7 +222,19 @@ mod tests {
         };
         assert_eq!(
             api_error_text(&error),
-            "invalid request: 2 problems\n  ttl_ms: too long\n  name: empty"
+            "invalid request: 2 problems\n  default ttl: too long\n  name: empty"
+        );
+        let error = ApiError {
+            message: "invalid ttl_ms: a custom TTL is not allowed".into(),
+            detail: None,
+            validations: vec![ValidationError {
+                field: "ttl_ms".into(),
+                detail: "a custom TTL is not allowed".into(),
+            }],
+        };
+        assert_eq!(
+            api_error_text(&error),
+            "invalid stop time: a custom TTL is not allowed"
         );
     }
 }

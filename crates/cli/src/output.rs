@@ -1,6 +1,32 @@
-//! Tables, JSON and terminal detection.
+//! Tables, JSON, terminal detection, and stdout that ends quietly when
+//! its reader goes away (`dayshift show demo | head -1`).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+
+/// `println!` for command output: a closed stdout ends the process quietly
+/// with status 0 instead of panicking.
+macro_rules! outln {
+    () => {
+        $crate::output::write_stdout("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Writes to stdout. When the reader has gone (broken pipe) there is
+/// nobody left to tell anything: exit 0 at once, as `yes | head` does.
+/// Other write errors are reported on stderr (exit 1).
+pub fn write_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        print_error(&format!("cannot write to stdout: {e}"));
+        std::process::exit(1);
+    }
+}
 
 use anyhow::Result;
 use comfy_table::{presets, ContentArrangement, Table};
@@ -51,11 +77,11 @@ where
     C: IntoIterator,
     C::Item: Into<String>,
 {
-    print!("{}", render_table(header, rows));
+    write_stdout(&render_table(header, rows));
 }
 
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -68,23 +94,22 @@ pub struct JsonArrayPrinter {
 
 impl JsonArrayPrinter {
     pub fn print<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        use std::io::Write;
         let text = serde_json::to_string_pretty(value)?;
-        let mut out = std::io::stdout().lock();
-        out.write_all(if self.started { b",\n" } else { b"[\n" })?;
+        let mut out = String::from(if self.started { ",\n" } else { "[\n" });
         for (i, line) in text.lines().enumerate() {
             if i > 0 {
-                out.write_all(b"\n")?;
+                out.push('\n');
             }
-            write!(out, "  {line}")?;
+            out.push_str("  ");
+            out.push_str(line);
         }
-        out.flush()?;
+        write_stdout(&out);
         self.started = true;
         Ok(())
     }
 
     pub fn finish(self) -> Result<()> {
-        println!("{}", if self.started { "\n]" } else { "[]" });
+        outln!("{}", if self.started { "\n]" } else { "[]" });
         Ok(())
     }
 }

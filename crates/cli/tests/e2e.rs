@@ -370,6 +370,393 @@ async fn ssh_runs_the_command_forwards_the_exit_code_and_warns_before_the_stop()
     );
 }
 
+/// A template directory written for one test.
+fn template_dir(root: &Path, name: &str, manifest: &str) -> String {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).expect("template dir");
+    std::fs::write(dir.join("dayshift.toml"), manifest).expect("manifest");
+    dir.display().to_string()
+}
+
+/// Waits until the workspace's latest build has finished, by long-polling
+/// its log (the server answers as soon as lines arrive or the build ends).
+async fn settled(client: &Client, id: &str) -> dayshift_sdk::Workspace {
+    let mut after = 0;
+    for _ in 0..10_000 {
+        let ws = client.workspace(id).await.expect("workspace");
+        if ws.status.is_settled() {
+            return ws;
+        }
+        let lines = client
+            .build_logs(&ws.latest_build.id, after, true)
+            .await
+            .expect("logs");
+        if let Some(last) = lines.last() {
+            after = last.id;
+        }
+    }
+    panic!("workspace {id} never settled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durations_speak_one_language_and_messages_name_no_api_fields() {
+    let env = Env::start().await;
+    env.logged_in().await;
+    env.push("echo", "echo").await;
+    env.ok(&[
+        "create",
+        "dev",
+        "--template",
+        "echo",
+        "--stop-after",
+        "1.5h",
+        "-y",
+    ])
+    .await;
+    let list = env.ok(&["list"]).await;
+    assert!(list.contains("1h30m"), "decimal durations: {list}");
+
+    for (value, want) in [
+        ("90", "needs a unit"),
+        ("-1h", "must not be negative"),
+        ("200000h", "must be at most 30d"),
+        ("0s", "must be at least 1m"),
+    ] {
+        let out = env
+            .run(&[
+                "create",
+                "x",
+                "--template",
+                "echo",
+                "--stop-after",
+                value,
+                "-y",
+            ])
+            .await;
+        assert_eq!(out.status.code(), Some(1), "{value}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(want), "{value}: {err}");
+        assert!(!err.contains("ttl_ms"), "{value}: {err}");
+    }
+
+    // The deadline is 09:30 (08:00 + 1.5h): 30m from now is earlier.
+    let earlier = env.run(&["schedule", "extend", "dev", "30m", "-y"]).await;
+    assert_eq!(earlier.status.code(), Some(1));
+    let err = stderr(&earlier);
+    assert!(
+        err.contains("already stops in 1h30m (09:30 UTC)")
+            && err.contains("only moves the stop time later")
+            && err.contains("dayshift bump dev 30m"),
+        "{err}"
+    );
+
+    let json = env
+        .ok(&["schedule", "stop", "dev", "2h", "-o", "json", "-y"])
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&json).expect("only JSON on stdout");
+    assert_eq!(json["ttl_ms"], 2 * 3_600_000);
+
+    let missing = env.run(&["show", "nosuch"]).await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("admin/nosuch") && !stderr(&missing).contains("me/"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let preview = env
+        .ok(&[
+            "schedule",
+            "preview",
+            "9:30AM Mon-Fri Europe/Berlin",
+            "--count",
+            "1",
+            "--from",
+            "2027-01-04T00:00:00Z",
+        ])
+        .await;
+    assert!(preview.contains("2027-01-04T08:30:00Z"), "{preview}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ttl_from_the_template_says_so() {
+    let env = Env::start().await;
+    env.logged_in().await;
+    env.push("echo", "echo").await;
+    env.ok(&["templates", "edit", "echo", "--default-ttl", "8h", "-y"])
+        .await;
+    env.ok(&["create", "dev", "--template", "echo", "-y"]).await;
+    let row = env.ok(&["list"]).await;
+    assert!(
+        row.lines()
+            .any(|l| l.contains("admin/dev") && l.trim_end().ends_with("8h (template)")),
+        "{row}"
+    );
+    let show = env.ok(&["show", "dev"]).await;
+    assert!(show.contains("8h (template)"), "{show}");
+    let bad = env
+        .run(&["templates", "edit", "echo", "--default-ttl", "31d", "-y"])
+        .await;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("must be at most 30d") && !stderr(&bad).contains("_ms"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_survives_a_closed_stdout_and_json_is_only_json() {
+    let env = Env::start().await;
+    env.logged_in().await;
+    env.push("local", "local-process").await;
+    let created = env
+        .run(&["create", "box", "--template", "local", "-o", "json", "-y"])
+        .await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    let json: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&created.stdout)
+        )
+    });
+    assert_eq!(json["name"], "box");
+    assert!(
+        stderr(&created).contains("started process"),
+        "the build log goes to stderr: {}",
+        stderr(&created)
+    );
+
+    // The reader is gone before the command writes anything.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dayshift"))
+        .args(["show", "box"])
+        .env("DAYSHIFT_URL", env.server.url())
+        .env("DAYSHIFT_CONFIG_DIR", &env.config_dir)
+        .env_remove("DAYSHIFT_SESSION_TOKEN")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().await.expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+
+    let completion = env.ok(&["completion", "bash"]).await;
+    assert!(completion.contains("dayshift"), "{completion}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbs_whose_outcome_holds_do_nothing_and_nothing_prompts_without_a_terminal() {
+    let env = Env::start().await;
+    env.logged_in().await;
+    env.push("echo", "echo").await;
+    env.ok(&["create", "dev", "--template", "echo", "-y"]).await;
+    let admin = env.admin().await;
+    let ws = admin.workspace_by_name("me", "dev").await.expect("ws");
+    let builds = admin.builds(&ws.id).await.expect("builds").len();
+
+    let users = env.ok(&["users", "list"]).await;
+    assert!(
+        users
+            .lines()
+            .any(|l| l.starts_with("admin ") && l.contains("owner")),
+        "{users}"
+    );
+
+    let again = env.ok(&["start", "dev", "-y"]).await;
+    assert!(again.contains("admin/dev is already running"), "{again}");
+    assert_eq!(admin.builds(&ws.id).await.expect("builds").len(), builds);
+
+    env.ok(&["stop", "dev"]).await;
+    let again = env.ok(&["stop", "dev"]).await;
+    assert!(again.contains("admin/dev is already stopped"), "{again}");
+    assert_eq!(
+        admin.builds(&ws.id).await.expect("builds").len(),
+        builds + 1
+    );
+
+    // No terminal: missing input is an error naming the flag.
+    let no_template = env.run(&["create", "x"]).await;
+    assert_eq!(no_template.status.code(), Some(1));
+    assert!(
+        stderr(&no_template).contains("missing --template")
+            && stderr(&no_template).contains("echo"),
+        "{}",
+        stderr(&no_template)
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let required = template_dir(
+        dir.path(),
+        "required",
+        "provisioner = \"echo\"\n[[parameters]]\nname = \"team\"\n",
+    );
+    env.ok(&["templates", "push", "req", "--directory", &required, "-y"])
+        .await;
+    let no_param = env.run(&["create", "x", "--template", "req"]).await;
+    assert_eq!(no_param.status.code(), Some(1));
+    assert!(
+        stderr(&no_param).contains("pass --parameter team=VALUE"),
+        "{}",
+        stderr(&no_param)
+    );
+    env.ok(&["create", "x", "--template", "req", "-p", "team=infra"])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_moves_to_the_active_version_and_versions_have_names() {
+    let env = Env::start().await;
+    env.logged_in().await;
+    env.push("echo", "echo").await;
+    env.ok(&["create", "dev", "--template", "echo", "-y"]).await;
+    // Versions are listed in the order of their push times.
+    env.clock.set(t("2027-01-04T08:01:00Z"));
+    let pushed = env
+        .run(&[
+            "templates",
+            "push",
+            "echo",
+            "--directory",
+            &examples("echo"),
+            "--name",
+            "second",
+            "-y",
+        ])
+        .await;
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+    assert!(
+        stderr(&pushed).contains("second")
+            || String::from_utf8_lossy(&pushed.stdout).contains("second")
+    );
+    let versions = env.ok(&["templates", "versions", "echo"]).await;
+    let names: Vec<&str> = versions
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, vec!["v1", "second"], "{versions}");
+    let templates = env.ok(&["templates", "list"]).await;
+    assert!(templates.contains("second"), "{templates}");
+
+    let list = env.ok(&["list"]).await;
+    let row = list.lines().find(|l| l.contains("admin/dev")).expect("row");
+    assert!(row.contains("yes"), "outdated: {row}");
+    let start = env.ok(&["start", "dev", "-y"]).await;
+    assert!(
+        start.contains("already running")
+            && start.contains("newer version (second)")
+            && start.contains("dayshift update dev"),
+        "{start}"
+    );
+
+    let refused = env
+        .run(&["update", "dev", "--parameter", "region=us", "-y"])
+        .await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("region") && stderr(&refused).contains("immutable"),
+        "{}",
+        stderr(&refused)
+    );
+    let admin = env.admin().await;
+    let ws = admin.workspace_by_name("me", "dev").await.expect("ws");
+    assert_eq!(
+        ws.status.as_str(),
+        "running",
+        "a refused update stops nothing"
+    );
+
+    env.ok(&["update", "dev", "-y"]).await;
+    let list = env.ok(&["list", "-o", "json"]).await;
+    let json: serde_json::Value = serde_json::from_str(&list).expect("json");
+    assert_eq!(json[0]["outdated"], false, "{json}");
+    assert_eq!(json[0]["status"], "running", "{json}");
+    let up_to_date = env.ok(&["update", "dev", "-y"]).await;
+    assert!(up_to_date.contains("up to date"), "{up_to_date}");
+
+    env.ok(&["start", "dev", "--parameter", "size=large", "-y"])
+        .await;
+    let ws = admin.workspace_by_name("me", "dev").await.expect("ws");
+    assert_eq!(ws.latest_build.parameters["size"], "large");
+    assert_eq!(ws.latest_build.parameters["region"], "eu");
+
+    // A new version with a required parameter: update asks for it (here:
+    // names the flag) and takes it from --parameter.
+    let dir = tempfile::tempdir().expect("dir");
+    let manifest = "provisioner = \"echo\"\n\
+        [[parameters]]\nname = \"region\"\ndefault = \"eu\"\noptions = [\"eu\", \"us\"]\n\
+        [[parameters]]\nname = \"size\"\ndefault = \"small\"\nmutable = true\n\
+        [[parameters]]\nname = \"team\"\nmutable = true\n";
+    let third = template_dir(dir.path(), "third", manifest);
+    env.ok(&["templates", "push", "echo", "--directory", &third, "-y"])
+        .await;
+    let missing = env.run(&["update", "dev", "-y"]).await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("--parameter team=VALUE"),
+        "{}",
+        stderr(&missing)
+    );
+    env.ok(&["update", "dev", "-p", "team=infra", "-y"]).await;
+    let ws = admin.workspace_by_name("me", "dev").await.expect("ws");
+    assert_eq!(ws.latest_build.parameters["team"], "infra");
+    assert!(!ws.outdated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_clock_reports_by_name_and_claims_are_reported() {
+    let env = Env::start().await;
+    env.logged_in().await;
+    env.push("echo", "echo").await;
+    env.ok(&[
+        "create",
+        "dev",
+        "--template",
+        "echo",
+        "--stop-after",
+        "1h",
+        "-y",
+    ])
+    .await;
+    // Monday 08:00Z = 09:00 Berlin: the eu-small pool wants 3 prebuilds.
+    let advanced = env.ok(&["debug", "clock", "advance", "1.5h"]).await;
+    assert!(advanced.contains("2027-01-04T09:30:00Z"), "{advanced}");
+    assert!(advanced.contains("admin/dev: stop"), "{advanced}");
+    let set = env
+        .ok(&["debug", "clock", "set", "2027-01-04T09:31:00Z"])
+        .await;
+    assert!(set.contains("No workspace was due"), "{set}");
+
+    let admin = env.admin().await;
+    let status = env.ok(&["prebuilds", "status"]).await;
+    assert!(
+        status.contains("Europe/Berlin"),
+        "the zone is shown: {status}"
+    );
+    for ws in admin.workspaces(true).await.expect("workspaces") {
+        if ws.owner_name == "prebuilds" {
+            settled(&admin, &ws.id).await;
+        }
+    }
+    let claimed = env
+        .ok(&[
+            "create",
+            "fast",
+            "--template",
+            "echo",
+            "--preset",
+            "eu-small",
+            "-y",
+        ])
+        .await;
+    assert!(
+        claimed.contains("Claimed a prebuilt workspace from preset eu-small"),
+        "{claimed}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whoami_and_logout_end_the_session_on_the_server() {
     let env = Env::start().await;

@@ -87,6 +87,7 @@ impl Fleet {
                 "bench",
                 &TemplatePolicy::default(),
                 NewTemplateVersion {
+                    name: None,
                     created_by: owner.id.clone(),
                     provisioner: "echo".into(),
                     connect: None,

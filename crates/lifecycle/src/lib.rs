@@ -10,6 +10,7 @@
 
 pub mod decide;
 pub mod executor;
+pub mod parameters;
 pub mod prebuilds;
 pub mod projection;
 pub mod rules;

@@ -79,6 +79,7 @@ impl Drop for Harness {
 
 fn echo_version(owner: &User) -> NewTemplateVersion {
     NewTemplateVersion {
+        name: None,
         created_by: owner.id.clone(),
         provisioner: "echo".into(),
         connect: None,

@@ -84,6 +84,7 @@ fn preset(
 
 fn echo_version(owner: &User, presets: Vec<NewPreset>) -> NewTemplateVersion {
     NewTemplateVersion {
+        name: None,
         created_by: owner.id.clone(),
         provisioner: "echo".into(),
         connect: None,

@@ -78,6 +78,7 @@ async fn running_workspaces() -> Option<(String, String, BTreeSet<String>)> {
             "demo",
             &TemplatePolicy::default(),
             NewTemplateVersion {
+                name: None,
                 created_by: owner.id.clone(),
                 provisioner: "echo".into(),
                 connect: None,

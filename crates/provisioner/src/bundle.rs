@@ -178,6 +178,7 @@ impl TemplateBundle {
         self.validate()?;
         let manifest = self.manifest()?;
         Ok(NewTemplateVersion {
+            name: None,
             created_by: created_by.to_string(),
             provisioner: manifest.provisioner.name().to_string(),
             connect: manifest.connect.clone(),

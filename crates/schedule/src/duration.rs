@@ -1,15 +1,21 @@
-//! Human durations: parsing (`90m`, `1h30m`, `2d`, a bare number = minutes,
-//! as Coder's `schedule stop`) and compact display (Coder's
-//! `durationDisplay`, plus the minus sign Coder forgets).
+//! Human durations: parsing (`90m`, `1h30m`, `1.5h`, `2d`) and compact
+//! display (Coder's `durationDisplay`, plus the minus sign Coder forgets).
+//! This is the one duration language of the project: the CLI, the API's
+//! `advance` and the template manifest all parse with [`parse_duration`].
 
 use crate::error::DurationError;
 use jiff::SignedDuration;
 
-/// Parses `"90m"`, `"1h30m"`, `"8h"`, `"2d"`, `"45s"`, `"0s"`; a bare integer
-/// is minutes (`"2"` = 2m, as Coder's `schedule stop`). Units are `d`, `h`,
-/// `m`, `s` (case-insensitive) and may repeat or appear in any order; Go's
-/// fractional forms (`1.5h`) are not accepted. Negative or overflowing
-/// values are errors naming the value.
+const NANOS_PER_SEC: i128 = 1_000_000_000;
+/// Fractions finer than a nanosecond are dropped.
+const MAX_FRACTION_DIGITS: usize = 9;
+
+/// Parses `"90m"`, `"1h30m"`, `"1.5h"`, `"8h"`, `"2d"`, `"45s"`, `"0s"`
+/// and `"0"`. Units are `d`, `h`, `m`, `s` (case-insensitive) and may
+/// repeat or appear in any order; each number may have a decimal fraction.
+/// A bare number other than `0` is refused with a hint (Coder reads `90` as
+/// minutes in one command and as seconds in another: no guessing here).
+/// Negative or overflowing values are errors naming the value.
 pub fn parse_duration(s: &str) -> Result<SignedDuration, DurationError> {
     let value = s.trim();
     if value.is_empty() {
@@ -24,26 +30,37 @@ pub fn parse_duration(s: &str) -> Result<SignedDuration, DurationError> {
         reason: reason.to_string(),
     };
     let overflow = || DurationError::Overflow(value.to_string());
-    if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
-        let minutes: i64 = body.parse().map_err(|_| overflow())?;
-        return minutes
-            .checked_mul(60)
-            .map(SignedDuration::from_secs)
-            .ok_or_else(overflow);
+    if body.bytes().any(|b| b.is_ascii_digit())
+        && body.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    {
+        if body.bytes().all(|b| b == b'0') {
+            return Ok(SignedDuration::ZERO);
+        }
+        return Err(DurationError::NoUnit(value.to_string()));
     }
-    let mut total: i64 = 0;
+    let mut total_nanos: i128 = 0;
     let mut rest = body;
     while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
+        let whole_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if whole_len == 0 {
             return Err(invalid("expected a number before each unit"));
         }
-        let (num, tail) = rest.split_at(digits);
+        let (whole, tail) = rest.split_at(whole_len);
+        let (fraction, tail) = match tail.strip_prefix('.') {
+            Some(after_point) => {
+                let len = after_point.bytes().take_while(u8::is_ascii_digit).count();
+                if len == 0 {
+                    return Err(invalid("expected digits after the decimal point"));
+                }
+                after_point.split_at(len)
+            }
+            None => ("", tail),
+        };
         let mut chars = tail.chars();
         let unit = chars
             .next()
             .ok_or_else(|| invalid("missing unit after the last number"))?;
-        let secs_per_unit = match unit.to_ascii_lowercase() {
+        let secs_per_unit: i128 = match unit.to_ascii_lowercase() {
             'd' => 86_400,
             'h' => 3_600,
             'm' => 60,
@@ -54,14 +71,26 @@ pub fn parse_duration(s: &str) -> Result<SignedDuration, DurationError> {
                 )))
             }
         };
-        let n: i64 = num.parse().map_err(|_| overflow())?;
-        total = n
-            .checked_mul(secs_per_unit)
-            .and_then(|secs| total.checked_add(secs))
+        let unit_nanos = secs_per_unit * NANOS_PER_SEC;
+        let whole: i128 = whole.parse().map_err(|_| overflow())?;
+        let fraction = &fraction[..fraction.len().min(MAX_FRACTION_DIGITS)];
+        let fraction_nanos = if fraction.is_empty() {
+            0
+        } else {
+            let digits: i128 = fraction.parse().map_err(|_| overflow())?;
+            digits * unit_nanos / 10_i128.pow(fraction.len() as u32)
+        };
+        total_nanos = whole
+            .checked_mul(unit_nanos)
+            .and_then(|n| n.checked_add(fraction_nanos))
+            .and_then(|n| total_nanos.checked_add(n))
             .ok_or_else(overflow)?;
         rest = chars.as_str();
     }
-    Ok(SignedDuration::from_secs(total))
+    let secs = i64::try_from(total_nanos / NANOS_PER_SEC).map_err(|_| overflow())?;
+    // The remainder is below one second, so it fits.
+    let nanos = (total_nanos % NANOS_PER_SEC) as i32;
+    Ok(SignedDuration::new(secs, nanos))
 }
 
 /// Compact display: `0s`, `<1m`, `1h30m`, `8h`, `1d6h`, `2d`. Like Coder's
@@ -145,8 +174,12 @@ mod tests {
             ("2d", mins(2 * 1440)),
             ("45s", SignedDuration::from_secs(45)),
             ("0s", SignedDuration::ZERO),
-            ("2", mins(2)),
             ("0", SignedDuration::ZERO),
+            ("1.5h", mins(90)),
+            ("0.5d", mins(720)),
+            ("1.25m", SignedDuration::from_secs(75)),
+            ("1h0.5m", SignedDuration::from_secs(3630)),
+            ("0.001s", SignedDuration::from_millis(1)),
             (" 3h2m ", mins(182)),
             ("1D2H", mins(1560)),
             ("+5m", mins(5)),
@@ -165,8 +198,8 @@ mod tests {
             ),
             ("-5m", "invalid duration \"-5m\": must not be negative"),
             (
-                "99999999999999999999",
-                "invalid duration \"99999999999999999999\": too large",
+                "99999999999999999999m",
+                "invalid duration \"99999999999999999999m\": too large",
             ),
             (
                 "999999999999999999m",
@@ -189,8 +222,24 @@ mod tests {
                 "invalid duration \"h\": expected a number before each unit",
             ),
             (
-                "1.5h",
-                "invalid duration \"1.5h\": unknown unit \".\" (use d, h, m or s)",
+                "90",
+                "invalid duration \"90\": a number needs a unit, e.g. \"90m\" (units: d, h, m, s)",
+            ),
+            (
+                "1.5",
+                "invalid duration \"1.5\": a number needs a unit, e.g. \"1.5m\" (units: d, h, m, s)",
+            ),
+            (
+                "1.h",
+                "invalid duration \"1.h\": expected digits after the decimal point",
+            ),
+            (
+                ".5h",
+                "invalid duration \".5h\": expected a number before each unit",
+            ),
+            (
+                "-1h",
+                "invalid duration \"-1h\": must not be negative",
             ),
         ];
         for (input, want) in cases {

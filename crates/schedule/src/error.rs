@@ -71,6 +71,9 @@ pub enum DurationError {
     Invalid { value: String, reason: String },
     #[error("invalid duration \"{0}\": must not be negative")]
     Negative(String),
+    /// A bare number: minutes in one tool, seconds in another, so refused.
+    #[error("invalid duration \"{0}\": a number needs a unit, e.g. \"{0}m\" (units: d, h, m, s)")]
+    NoUnit(String),
     #[error("invalid duration \"{0}\": too large")]
     Overflow(String),
 }

@@ -389,9 +389,20 @@ impl Client {
         workspace_id: &str,
         transition: Transition,
     ) -> Result<WorkspaceBuild, ClientError> {
+        self.create_build_with(workspace_id, &CreateBuildRequest::new(transition))
+            .await
+    }
+
+    /// A build with another template version or changed parameters
+    /// (`start` only).
+    pub async fn create_build_with(
+        &self,
+        workspace_id: &str,
+        req: &CreateBuildRequest,
+    ) -> Result<WorkspaceBuild, ClientError> {
         self.post(
             &format!("/api/v2/workspaces/{}/builds", encode(workspace_id)),
-            &CreateBuildRequest { transition },
+            req,
         )
         .await
     }

@@ -148,11 +148,17 @@ pub struct CreateTemplateRequest {
     #[schema(min_length = 1, max_length = 32, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub name: String,
     pub files: Vec<TemplateFile>,
+    /// The first version's name (default `v1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateTemplateVersionRequest {
     pub files: Vec<TemplateFile>,
+    /// The version's name, unique in the template (default `v<N>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -174,6 +180,9 @@ pub struct Template {
     pub id: String,
     pub name: String,
     pub active_version_id: String,
+    /// The active version's name.
+    #[serde(default)]
+    pub active_version_name: String,
     pub created_at: Timestamp,
     pub default_ttl_ms: i64,
     pub activity_bump_ms: i64,
@@ -207,6 +216,8 @@ pub struct TemplateParameter {
     pub default: Option<String>,
     pub options: Vec<String>,
     pub mutable: bool,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -221,6 +232,9 @@ pub struct Preset {
 pub struct TemplateVersion {
     pub id: String,
     pub template_id: String,
+    /// Unique in the template: given at push, else `v<N>`.
+    #[serde(default)]
+    pub name: String,
     pub created_at: Timestamp,
     pub created_by: String,
     pub active: bool,
@@ -356,10 +370,28 @@ pub struct Workspace {
     pub dormant_at: Option<Timestamp>,
     pub deleting_at: Option<Timestamp>,
     pub outdated: bool,
+    /// The TTL the next start applies (the workspace's own, or the
+    /// template's default when it has none or may not set one); `null`
+    /// when it does not stop automatically.
+    #[serde(default)]
+    pub effective_ttl_ms: Option<i64>,
+    /// Where `effective_ttl_ms` comes from; `null` with it.
+    #[serde(default)]
+    pub ttl_source: Option<TtlSource>,
     pub created_at: Timestamp,
     /// The template's `connect` command of the build's version, if any.
     pub connect: Option<String>,
     pub latest_build: WorkspaceBuild,
+}
+
+/// Where a workspace's effective TTL comes from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TtlSource {
+    /// The workspace's own TTL (`ttl_ms`).
+    Workspace,
+    /// The template's `default_ttl`.
+    Template,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -391,6 +423,27 @@ pub struct CreateWorkspaceRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreateBuildRequest {
     pub transition: Transition,
+    /// `start` only: build this version of the workspace's template
+    /// (`dayshift update`: the active one); default: the version of the
+    /// latest successful build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_version_id: Option<String>,
+    /// `start` only: parameter values to change; the others carry over.
+    /// Changing an immutable parameter is refused naming it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<BTreeMap<String, String>>,
+}
+
+impl CreateBuildRequest {
+    /// A build of `transition` with the version and parameters of the
+    /// latest successful build.
+    pub fn new(transition: Transition) -> Self {
+        CreateBuildRequest {
+            transition,
+            template_version_id: None,
+            parameters: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -452,6 +505,9 @@ pub struct PrebuildPreset {
     pub hard_limited: bool,
     /// The schedule whose range holds now, or `null` when the default applies.
     pub schedule_in_force: Option<String>,
+    /// The time zone of the preset's schedules, `null` when it has none.
+    #[serde(default)]
+    pub schedule_timezone: Option<String>,
     pub next_change_at: Option<Timestamp>,
 }
 

@@ -199,6 +199,7 @@ async fn setup(url: &str) -> (Client, String) {
     let admin = Client::new(url).with_token(session.session_token);
     admin
         .create_template(&CreateTemplateRequest {
+            version_name: None,
             name: "echo".into(),
             files: vec![TemplateFile {
                 path: "dayshift.toml".into(),

@@ -1,5 +1,6 @@
 //! Store values to API values.
 
+use dayshift_lifecycle::rules::effective_ttl;
 use dayshift_schedule::SignedDuration;
 use dayshift_sdk as sdk;
 use dayshift_store as store;
@@ -98,6 +99,16 @@ pub fn workspace(s: &store::WorkspaceState) -> sdk::Workspace {
         dormant_at: w.dormant_at,
         deleting_at: w.deleting_at,
         outdated: s.is_outdated(),
+        effective_ttl_ms: effective_ttl(s).map(ms),
+        ttl_source: effective_ttl(s).map(|_| {
+            let own =
+                s.template.policy.allow_user_autostop && w.ttl.is_some_and(|t| t.is_positive());
+            if own {
+                sdk::TtlSource::Workspace
+            } else {
+                sdk::TtlSource::Template
+            }
+        }),
         created_at: w.created_at,
         connect: s.connect.clone(),
         latest_build: build(&s.build),
@@ -127,6 +138,8 @@ pub fn template(t: &store::Template) -> sdk::Template {
         id: t.id.clone(),
         name: t.name.clone(),
         active_version_id: t.active_version_id.clone(),
+        // Filled by the routes, which read the version.
+        active_version_name: String::new(),
         created_at: t.created_at,
         default_ttl_ms: ms(p.default_ttl),
         activity_bump_ms: ms(p.activity_bump),

@@ -42,6 +42,9 @@ use dayshift_store::{Store, StoreError};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
+/// The rule of a start build's parameters, for clients that check before
+/// they ask (the CLI, before it stops a workspace to update it).
+pub use dayshift_lifecycle::parameters;
 pub use dayshift_lifecycle::prebuilds::PoolRules;
 pub use dayshift_lifecycle::ManualClock;
 pub use external_provisioner::{run_external_provisioner, ExternalProvisionerConfig};

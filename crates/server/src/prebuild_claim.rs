@@ -170,6 +170,7 @@ fn preset_view(p: &PresetState) -> sdk::PrebuildPreset {
         eligible: p.counts.eligible,
         hard_limited: p.hard_limited,
         schedule_in_force: p.schedule_in_force.clone(),
+        schedule_timezone: p.schedule_timezone.clone(),
         next_change_at: p.next_change_at,
     }
 }

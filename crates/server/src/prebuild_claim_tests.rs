@@ -122,6 +122,7 @@ impl Harness {
     async fn push(&self, name: &str, manifest: &str) {
         self.admin
             .create_template(&CreateTemplateRequest {
+                version_name: None,
                 name: name.into(),
                 files: vec![TemplateFile {
                     path: "dayshift.toml".into(),

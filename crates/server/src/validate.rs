@@ -47,6 +47,24 @@ pub fn max_len(field: &str, value: &str, max: usize) -> Result<(), ApiErr> {
     }
 }
 
+/// A template version name: 1-64 letters, digits, `.`, `_` or `-`
+/// (`v2`, `2027-01-04.1`, `release_3`).
+pub fn version_name(field: &str, value: &str) -> Result<(), ApiErr> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiErr::invalid(
+            field,
+            format!("{value:?} must be 1-64 letters, digits, '.', '_' or '-'"),
+        ))
+    }
+}
+
 /// An address with a local part, an `@` and a dotted domain; no spaces or
 /// control characters (a CR/LF in an address is a header injection waiting
 /// for the first mail sent to it).

@@ -365,6 +365,7 @@ async fn members_see_only_their_own_workspaces() {
     assert!(s.admin.workspaces(false).await.unwrap().is_empty());
     let push_denied = bob
         .create_template(&CreateTemplateRequest {
+            version_name: None,
             name: "mine".into(),
             files: files_of(&examples_dir("echo")),
         })
@@ -404,6 +405,7 @@ async fn bad_manifests_are_refused_with_the_key_and_rule() {
         let err = s
             .admin
             .create_template(&CreateTemplateRequest {
+                version_name: None,
                 name: "bad".into(),
                 files: inline_files(&[("dayshift.toml", 0o644, manifest)]),
             })
@@ -415,6 +417,7 @@ async fn bad_manifests_are_refused_with_the_key_and_rule() {
     let escape = s
         .admin
         .create_template(&CreateTemplateRequest {
+            version_name: None,
             name: "bad".into(),
             files: inline_files(&[
                 ("dayshift.toml", 0o644, "provisioner = \"echo\"\n"),

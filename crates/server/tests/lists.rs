@@ -205,6 +205,7 @@ async fn users_builds_versions_and_prebuilds_are_pages() {
             &echo.id,
             &CreateTemplateVersionRequest {
                 files: files_of(&examples_dir("echo")),
+                name: None,
             },
         )
         .await

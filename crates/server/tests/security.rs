@@ -442,6 +442,7 @@ async fn inputs_are_bounded_and_normalised() {
     let err = s
         .admin
         .create_template(&CreateTemplateRequest {
+            version_name: None,
             name: "longname".into(),
             files: inline_files(&[
                 ("dayshift.toml", 0o644, "provisioner = \"echo\"\n"),

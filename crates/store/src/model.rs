@@ -169,6 +169,8 @@ pub struct Template {
 pub struct TemplateVersion {
     pub id: String,
     pub template_id: String,
+    /// Unique per template: given at push, else generated (`v3`).
+    pub name: String,
     pub created_at: Timestamp,
     pub created_by: String,
     pub provisioner: String,
@@ -179,6 +181,9 @@ pub struct TemplateVersion {
 
 #[derive(Debug, Clone)]
 pub struct NewTemplateVersion {
+    /// `None`: the store generates `v<N>`, the first such name free in
+    /// the template.
+    pub name: Option<String>,
     pub created_by: String,
     pub provisioner: String,
     pub connect: Option<String>,

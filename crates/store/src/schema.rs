@@ -7,7 +7,7 @@ use crate::Dialect;
 /// Ordered migrations; a database records the highest version applied in
 /// `schema_version` and refuses to start when it is newer than the binary.
 pub(crate) const MIGRATIONS: &[(i64, &str)] =
-    &[(1, V1), (2, V2), (3, V3), (6, V6), (8, V8), (10, V10)];
+    &[(1, V1), (2, V2), (3, V3), (6, V6), (8, V8), (9, V9), (10, V10)];
 
 const V1: &str = r#"
 CREATE TABLE users (
@@ -229,6 +229,20 @@ CREATE INDEX api_tokens_expiry ON api_tokens(expires_at);
 /// sorting the table.
 const V10: &str = r#"
 CREATE INDEX workspaces_schedule_groups ON workspaces(template_id, autostart_schedule, ttl_ms) WHERE deleted = 0 AND prebuild_preset_id IS NULL AND dormant_at IS NULL;
+"#;
+
+/// Template versions have names, unique per template (`templates push
+/// --name v2`; generated `v<N>` otherwise). Existing versions are named
+/// `v1`, `v2`, ... in the order they were pushed.
+const V9: &str = r#"
+ALTER TABLE template_versions ADD COLUMN name TEXT;
+UPDATE template_versions SET name = 'v' || (
+    SELECT COUNT(*) FROM template_versions earlier
+    WHERE earlier.template_id = template_versions.template_id
+      AND (earlier.created_at < template_versions.created_at
+           OR (earlier.created_at = template_versions.created_at AND earlier.id <= template_versions.id))
+);
+CREATE UNIQUE INDEX template_versions_name ON template_versions(template_id, name);
 "#;
 
 /// The migration text for one dialect.

@@ -15,7 +15,7 @@ pub(crate) const TEMPLATE_COLUMNS: &str = "t.id AS t_id, t.name AS t_name, \
     t.time_til_dormant_autodelete_ms";
 
 const VERSION_COLUMNS: &str =
-    "id, template_id, created_at, created_by, provisioner, connect, manifest_json";
+    "id, template_id, name, created_at, created_by, provisioner, connect, manifest_json";
 
 pub(crate) const PRESET_COLUMNS: &str = "id, template_version_id, name, parameters_json, \
     prebuild_instances, expiration_ms, scheduling_json";
@@ -53,6 +53,7 @@ fn version_from_row(row: &AnyRow) -> Result<TemplateVersion> {
     Ok(TemplateVersion {
         id: get_str(row, "id")?,
         template_id: get_str(row, "template_id")?,
+        name: get_opt_str(row, "name")?.unwrap_or_default(),
         created_at: get_ts(row, "created_at")?,
         created_by: get_str(row, "created_by")?,
         provisioner: get_str(row, "provisioner")?,
@@ -162,7 +163,8 @@ impl Store {
     ) -> Result<TemplateVersion> {
         let mut tx = self.begin_write().await?;
         let version_id = new_id();
-        let created = insert_version_in(&mut tx, template_id, &version_id, version, now).await?;
+        // Updating the template first locks its row, so concurrent pushes
+        // to one template generate their version names one at a time.
         let updated = sqlx::query("UPDATE templates SET active_version_id = $1 WHERE id = $2")
             .bind(&version_id)
             .bind(template_id)
@@ -171,6 +173,7 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("template {template_id}")));
         }
+        let created = insert_version_in(&mut tx, template_id, &version_id, version, now).await?;
         crate::counts::mark_outdated_in(&mut tx, template_id).await?;
         tx.commit().await?;
         Ok(created)
@@ -286,6 +289,21 @@ impl Store {
         }))
     }
 
+    pub async fn template_version_by_name(
+        &self,
+        template_id: &str,
+        name: &str,
+    ) -> Result<Option<TemplateVersion>> {
+        let row = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS} FROM template_versions WHERE template_id = $1 AND name = $2"
+        ))
+        .bind(template_id)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(version_from_row).transpose()
+    }
+
     pub async fn template_version(&self, id: &str) -> Result<Option<TemplateVersion>> {
         let row = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM template_versions WHERE id = $1"
@@ -354,12 +372,17 @@ async fn insert_version_in(
     version: NewTemplateVersion,
     now: Timestamp,
 ) -> Result<TemplateVersion> {
+    let name = match version.name {
+        Some(name) => name,
+        None => generated_version_name(tx, template_id).await?,
+    };
     sqlx::query(
-        "INSERT INTO template_versions (id, template_id, created_at, created_by, provisioner, \
-         connect, manifest_json, bundle) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO template_versions (id, template_id, name, created_at, created_by, \
+         provisioner, connect, manifest_json, bundle) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(version_id)
     .bind(template_id)
+    .bind(&name)
     .bind(ms(now))
     .bind(&version.created_by)
     .bind(&version.provisioner)
@@ -367,19 +390,44 @@ async fn insert_version_in(
     .bind(&version.manifest_json)
     .bind(&version.bundle)
     .execute(&mut **tx)
-    .await?;
+    .await
+    .map_err(|e| {
+        conflict_on_unique(e, || {
+            format!("the template already has a version named {name:?}")
+        })
+    })?;
     for preset in &version.presets {
         insert_preset_in(tx, version_id, preset).await?;
     }
     Ok(TemplateVersion {
         id: version_id.to_string(),
         template_id: template_id.to_string(),
+        name,
         created_at: now,
         created_by: version.created_by,
         provisioner: version.provisioner,
         connect: version.connect,
         manifest_json: version.manifest_json,
     })
+}
+
+/// `v<N>` for the template's N-th version, or the next number free when a
+/// pushed name took it. Runs in the write transaction that inserts the
+/// version, so two pushes cannot pick the same name.
+async fn generated_version_name(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    template_id: &str,
+) -> Result<String> {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM template_versions WHERE template_id = $1")
+            .bind(template_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    let mut n = names.len() + 1;
+    while names.iter().any(|taken| *taken == format!("v{n}")) {
+        n += 1;
+    }
+    Ok(format!("v{n}"))
 }
 
 async fn insert_preset_in(

@@ -78,6 +78,7 @@ conformance!(
     prebuild_pool_changes_are_serialised_per_preset,
     prebuild_claims_are_exclusive,
     schedule_groups_count_live_claimed_workspaces,
+    template_versions_have_unique_names,
 );
 
 const NOW: &str = "2027-01-04T08:00:00Z";
@@ -93,6 +94,7 @@ fn new_user(name: &str) -> NewUser {
 
 fn version(user: &User, presets: Vec<NewPreset>) -> NewTemplateVersion {
     NewTemplateVersion {
+        name: None,
         created_by: user.id.clone(),
         provisioner: "echo".into(),
         connect: Some("ssh dev".into()),
@@ -1433,4 +1435,73 @@ async fn schedule_groups_count_live_claimed_workspaces(store: &Store) {
     );
     assert_eq!(store.schedule_groups(1).await.unwrap().len(), 1, "bounded");
     let _ = first;
+}
+
+async fn template_versions_have_unique_names(store: &Store) {
+    let owner = store
+        .create_first_user(new_user("admin"), t(NOW))
+        .await
+        .unwrap();
+    let (template, v1) = store
+        .create_template(
+            "named",
+            &TemplatePolicy::default(),
+            version(&owner, vec![]),
+            t(NOW),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v1.name, "v1", "generated: v<N>");
+    let named = NewTemplateVersion {
+        name: Some("v3".into()),
+        ..version(&owner, vec![])
+    };
+    let v3 = store
+        .create_template_version(&template.id, named.clone(), t("2027-01-04T09:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(v3.name, "v3");
+    // The next generated name skips the one taken by hand.
+    let next = store
+        .create_template_version(
+            &template.id,
+            version(&owner, vec![]),
+            t("2027-01-04T10:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.name, "v4");
+    let dup = store
+        .create_template_version(&template.id, named, t(NOW))
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    // A refused push leaves the active version as it was.
+    let template = store.template(&template.id).await.unwrap().unwrap();
+    assert_eq!(template.active_version_id, next.id);
+    let found = store
+        .template_version_by_name(&template.id, "v3")
+        .await
+        .unwrap()
+        .expect("found by name");
+    assert_eq!(found.id, v3.id);
+    let names: Vec<String> = store
+        .template_versions(&template.id, &Page::max())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(names, vec!["v1", "v3", "v4"]);
+    // Names are per template.
+    let (_, other) = store
+        .create_template(
+            "other",
+            &TemplatePolicy::default(),
+            version(&owner, vec![]),
+            t(NOW),
+        )
+        .await
+        .unwrap();
+    assert_eq!(other.name, "v1");
 }

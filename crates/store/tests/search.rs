@@ -65,6 +65,7 @@ fn user(name: &str) -> NewUser {
 
 fn version(user: &User) -> NewTemplateVersion {
     NewTemplateVersion {
+        name: None,
         created_by: user.id.clone(),
         provisioner: "echo".into(),
         connect: None,

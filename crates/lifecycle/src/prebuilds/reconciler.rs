@@ -69,6 +69,8 @@ pub struct PresetState {
     pub backoff_until: Option<Timestamp>,
     /// The cron of the schedule in force, `None` when the default applies.
     pub schedule_in_force: Option<String>,
+    /// The zone of the preset's schedules, if it has any.
+    pub schedule_timezone: Option<String>,
     /// When the desired count next changes.
     pub next_change_at: Option<Timestamp>,
     /// Prebuilds this iteration created and deleted.
@@ -308,6 +310,7 @@ impl Reconciler {
             schedule_in_force: active
                 .then(|| schedule.schedule_in_force(now).map(str::to_string))
                 .flatten(),
+            schedule_timezone: preset.scheduling.as_ref().map(|s| s.timezone.clone()),
             next_change_at: active.then(|| schedule.next_change_at(now)).flatten(),
             created: 0,
             deleted: 0,

@@ -27,7 +27,14 @@ pub async fn find_template(state: &AppState, id_or_name: &str) -> ApiResult<Temp
 }
 
 /// Decodes, validates and parses an uploaded template directory.
-fn new_version(files: Vec<sdk::TemplateFile>, created_by: &str) -> ApiResult<NewTemplateVersion> {
+fn new_version(
+    files: Vec<sdk::TemplateFile>,
+    name: Option<String>,
+    created_by: &str,
+) -> ApiResult<NewTemplateVersion> {
+    if let Some(name) = &name {
+        validate::version_name("name", name)?;
+    }
     let mut bundle = TemplateBundle::default();
     for (i, file) in files.into_iter().enumerate() {
         let content = base64::engine::general_purpose::STANDARD
@@ -44,10 +51,25 @@ fn new_version(files: Vec<sdk::TemplateFile>, created_by: &str) -> ApiResult<New
             content,
         });
     }
-    bundle.new_version(created_by).map_err(|e| match e {
+    let mut version = bundle.new_version(created_by).map_err(|e| match e {
         BundleError::Manifest(e) => ApiErr::bad_request(format!("invalid dayshift.toml: {e}")),
         other => ApiErr::invalid("files", other.to_string()),
-    })
+    })?;
+    version.name = name;
+    Ok(version)
+}
+
+/// A template as the API shows it, with its active version's name.
+async fn template_view(state: &AppState, template: &Template) -> ApiResult<sdk::Template> {
+    let mut view = convert::template(template);
+    if let Some(version) = state
+        .store
+        .template_version(&template.active_version_id)
+        .await?
+    {
+        view.active_version_name = version.name;
+    }
+    Ok(view)
 }
 
 /// The parsed manifest of a stored version.
@@ -71,6 +93,7 @@ async fn version_view(
     Ok(sdk::TemplateVersion {
         id: version.id.clone(),
         template_id: version.template_id.clone(),
+        name: version.name.clone(),
         created_at: version.created_at,
         created_by: version.created_by.clone(),
         active: template.active_version_id == version.id,
@@ -83,6 +106,7 @@ async fn version_view(
                 default: p.default.clone(),
                 options: p.options.clone(),
                 mutable: p.mutable,
+                description: p.description.clone(),
             })
             .collect(),
         presets: presets
@@ -103,9 +127,11 @@ pub async fn list(
     _caller: CurrentUser,
 ) -> ApiResult<axum::Json<Vec<sdk::Template>>> {
     let templates = state.store.templates().await?;
-    Ok(axum::Json(
-        templates.iter().map(convert::template).collect(),
-    ))
+    let mut views = Vec::with_capacity(templates.len());
+    for template in &templates {
+        views.push(template_view(&state, template).await?);
+    }
+    Ok(axum::Json(views))
 }
 
 #[utoipa::path(post, path = "/api/v2/templates", request_body = sdk::CreateTemplateRequest,
@@ -117,7 +143,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, axum::Json<sdk::Template>)> {
     caller.require_owner()?;
     validate::name("name", &req.name)?;
-    let version = new_version(req.files, &caller.0.id)?;
+    let version = new_version(req.files, req.version_name, &caller.0.id)?;
     let (template, version) = state
         .store
         .create_template(
@@ -127,12 +153,12 @@ pub async fn create(
             state.clock.now(),
         )
         .await?;
-    tracing::info!(template = %template.name, version = %version.id, "template created");
+    tracing::info!(template = %template.name, version = %version.name, "template created");
     // Its presets' pools (and the old version's) change now, not a poll later.
     state.prebuilds.refill(state.clock.now());
     Ok((
         StatusCode::CREATED,
-        axum::Json(convert::template(&template)),
+        axum::Json(template_view(&state, &template).await?),
     ))
 }
 
@@ -143,9 +169,9 @@ pub async fn get(
     _caller: CurrentUser,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<sdk::Template>> {
-    Ok(axum::Json(convert::template(
-        &find_template(&state, &id).await?,
-    )))
+    Ok(axum::Json(
+        template_view(&state, &find_template(&state, &id).await?).await?,
+    ))
 }
 
 fn weekdays(field: &str, names: &[String]) -> ApiResult<Weekdays> {
@@ -213,7 +239,7 @@ pub async fn update(
         .await?;
     state.workspaces_changed();
     tracing::info!(template = %updated.name, "template policy updated");
-    Ok(axum::Json(convert::template(&updated)))
+    Ok(axum::Json(template_view(&state, &updated).await?))
 }
 
 #[utoipa::path(post, path = "/api/v2/templates/{template}/versions", request_body = sdk::CreateTemplateVersionRequest,
@@ -227,13 +253,13 @@ pub async fn create_version(
 ) -> ApiResult<(StatusCode, axum::Json<sdk::TemplateVersion>)> {
     caller.require_owner()?;
     let template = find_template(&state, &id).await?;
-    let version = new_version(req.files, &caller.0.id)?;
+    let version = new_version(req.files, req.name, &caller.0.id)?;
     let version = state
         .store
         .create_template_version(&template.id, version, state.clock.now())
         .await?;
     let template = find_template(&state, &template.id).await?;
-    tracing::info!(template = %template.name, version = %version.id, "template version pushed");
+    tracing::info!(template = %template.name, version = %version.name, "template version pushed");
     // Its presets' pools (and the old version's) change now, not a poll later.
     state.prebuilds.refill(state.clock.now());
     Ok((

@@ -1,8 +1,11 @@
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use dayshift_lifecycle::parameters::{resolve_build_parameters, ParameterSpec};
 use dayshift_lifecycle::rules::{deleting_at, effective_ttl, next_autostart};
+use dayshift_provisioner::Manifest;
 use dayshift_schedule::deadline::{bumped_deadline, validate_extend, validate_ttl};
 use dayshift_schedule::{Schedule, SignedDuration};
 use dayshift_sdk as sdk;
@@ -349,8 +352,33 @@ fn require_settled(ws: &WorkspaceState) -> ApiResult<()> {
     }
 }
 
+/// The parameter values of a start build on the version of `manifest`:
+/// the lifecycle rule (carry over, change mutable ones, refuse immutable
+/// changes, require new ones), then the manifest's value rules (options).
+fn start_parameters(
+    manifest: &Manifest,
+    previous: &BTreeMap<String, String>,
+    requested: &BTreeMap<String, String>,
+) -> ApiResult<BTreeMap<String, String>> {
+    let specs: Vec<ParameterSpec> = manifest
+        .parameters
+        .iter()
+        .map(|p| ParameterSpec {
+            name: p.name.clone(),
+            default: p.default.clone(),
+            mutable: p.mutable,
+        })
+        .collect();
+    let field = |name: &str| format!("parameters.{name}");
+    let resolved = resolve_build_parameters(&specs, previous, requested)
+        .map_err(|e| ApiErr::invalid(&field(e.parameter()), e.to_string()))?;
+    manifest
+        .resolve_parameters(&resolved)
+        .map_err(|e| ApiErr::invalid(&field(e.parameter()), e.to_string()))
+}
+
 #[utoipa::path(post, path = "/api/v2/workspaces/{id}/builds", request_body = sdk::CreateBuildRequest,
-    responses((status = 201, body = sdk::WorkspaceBuild), (status = 409, body = sdk::ApiError)))]
+    responses((status = 201, body = sdk::WorkspaceBuild), (status = 400, body = sdk::ApiError), (status = 409, body = sdk::ApiError)))]
 pub async fn create_build(
     State(state): State<AppState>,
     caller: CurrentUser,
@@ -358,15 +386,58 @@ pub async fn create_build(
     Json(req): Json<sdk::CreateBuildRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<sdk::WorkspaceBuild>)> {
     let transition = convert::store_transition(req.transition);
+    // Another version or changed parameters: read the target version's
+    // manifest first (versions are immutable), decide under the lock.
+    let target = if req.template_version_id.is_some() || req.parameters.is_some() {
+        if transition != Transition::Start {
+            return Err(ApiErr::invalid(
+                "transition",
+                format!(
+                    "a template version or parameters go with a \"start\" build, not {:?}",
+                    transition.as_str()
+                ),
+            ));
+        }
+        let ws = visible(&state, &caller, &id).await?;
+        let version_id = req
+            .template_version_id
+            .clone()
+            .unwrap_or_else(|| ws.reuse_version_id.clone());
+        let version = state
+            .store
+            .template_version(&version_id)
+            .await?
+            .filter(|v| v.template_id == ws.template.id)
+            .ok_or_else(|| {
+                ApiErr::invalid(
+                    "template_version_id",
+                    format!(
+                        "{version_id:?} is not a version of template {:?}",
+                        ws.template.name
+                    ),
+                )
+            })?;
+        Some((version_id, manifest_of(&version)?))
+    } else {
+        None
+    };
+    let requested = req.parameters.clone().unwrap_or_default();
     let initiator = caller.0.id.clone();
     let applied = update(&state, &caller, &id, |ws| {
         require_settled(ws)?;
+        let (template_version_id, parameters) = match &target {
+            Some((version_id, manifest)) => (
+                version_id.clone(),
+                start_parameters(manifest, &ws.reuse_parameters, &requested)?,
+            ),
+            None => (ws.reuse_version_id.clone(), ws.reuse_parameters.clone()),
+        };
         Ok(WorkspaceChange {
             new_build: Some(NewBuild {
                 transition,
                 reason: BuildReason::Initiator,
-                template_version_id: ws.reuse_version_id.clone(),
-                parameters: ws.reuse_parameters.clone(),
+                template_version_id,
+                parameters,
                 initiator_id: initiator,
             }),
             ..Default::default()
@@ -379,6 +450,7 @@ pub async fn create_build(
     tracing::info!(
         workspace = %format!("{}/{}", applied.state.workspace.owner_name, applied.state.workspace.name),
         transition = transition.as_str(),
+        version = %build.template_version_id,
         "build queued by user"
     );
     Ok((StatusCode::CREATED, axum::Json(convert::build(&build))))

@@ -143,6 +143,7 @@ pub fn inline_files(files: &[(&str, u32, &str)]) -> Vec<TemplateFile> {
 pub async fn push(client: &Client, name: &str, files: Vec<TemplateFile>) -> Template {
     client
         .create_template(&CreateTemplateRequest {
+            version_name: None,
             name: name.into(),
             files,
         })
