@@ -450,7 +450,7 @@ async fn build(
         State(state.clone()),
         caller.clone(),
         Path(id.to_string()),
-        Json(sdk::CreateBuildRequest { transition }),
+        Json(sdk::CreateBuildRequest::new(transition)),
     )
     .await?;
     Ok(build)
