@@ -28,7 +28,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
-pub use jobs::{JobListener, JOBS_CHANNEL};
+pub use jobs::{JobHeartbeats, JobListener, JOBS_CHANNEL};
 pub use model::*;
 pub use prebuilds::*;
 pub use workspaces::{Applied, NewWorkspace};
