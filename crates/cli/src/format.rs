@@ -238,6 +238,7 @@ mod tests {
                 error: None,
                 parameters: BTreeMap::new(),
                 outputs: BTreeMap::new(),
+                activated: false,
             },
         }
     }
