@@ -309,24 +309,7 @@ async fn daemon_killed_mid_job_is_failed_by_the_heartbeat_timeout(backend: Backe
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(super::Backend::Sqlite).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(super::Backend::Postgres).await;
-            })*
-        }
-    };
-}
-
-on_both_backends!(
+dayshift_store::for_each_backend!(
     several_daemons_on_several_replicas_run_each_job_once,
     daemon_killed_mid_job_is_failed_by_the_heartbeat_timeout,
 );

@@ -13,16 +13,10 @@ use std::collections::BTreeSet;
 use common::*;
 use dayshift_sdk::*;
 use dayshift_server::{ManualClock, RunningServer, ServerConfig};
-use dayshift_store::testing;
+use dayshift_store::testing::{self, Backend};
 use futures::future::join_all;
 
 const NOW: &str = "2027-01-04T08:00:00Z";
-
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 /// A server on `backend` with its built-in echo daemons; `None` when
 /// PostgreSQL is unreachable outside CI.
@@ -163,24 +157,7 @@ async fn exactly_one_first_user_under_concurrent_requests(backend: Backend) {
     server.shutdown().await;
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(super::Backend::Sqlite).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(super::Backend::Postgres).await;
-            })*
-        }
-    };
-}
-
-on_both_backends!(
+dayshift_store::for_each_backend!(
     concurrent_builds_and_ttl_changes_answer_2xx_or_409,
     exactly_one_first_user_under_concurrent_requests,
 );

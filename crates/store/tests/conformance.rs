@@ -990,24 +990,12 @@ async fn postgres_announces_queued_jobs_at_commit() {
 async fn policy_edits_never_overwrite_concurrent_writes_with_stale_due_times(store: &Store) {
     // More than one batch of the re-derivation.
     const WORKSPACES: usize = 520;
-    let owner = store
-        .create_first_user(new_user("alice"), t(NOW))
-        .await
-        .unwrap();
-    let (template, v) = store
-        .create_template(
-            "demo",
-            &TemplatePolicy::default(),
-            version(&owner, vec![]),
-            t(NOW),
-        )
-        .await
-        .unwrap();
+    let (owner, template, _) = fixture(store, None).await;
     let ids: Vec<String> = testing::running_workspaces(
         store,
         &owner,
         &template.id,
-        &v.id,
+        &template.active_version_id,
         WORKSPACES,
         Some(SignedDuration::from_hours(1)),
         t(NOW),
