@@ -41,6 +41,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             hard_limit: args.prebuilds_failure_limit,
         },
         dev_clock: args.dev_clock,
+        login: Default::default(),
+        session_clock: None,
     };
     dayshift_server::run(config).await
 }
