@@ -6,8 +6,15 @@ use crate::Dialect;
 
 /// Ordered migrations; a database records the highest version applied in
 /// `schema_version` and refuses to start when it is newer than the binary.
-pub(crate) const MIGRATIONS: &[(i64, &str)] =
-    &[(1, V1), (2, V2), (3, V3), (4, V4), (6, V6), (8, V8), (10, V10)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, V1),
+    (2, V2),
+    (3, V3),
+    (4, V4),
+    (6, V6),
+    (8, V8),
+    (10, V10),
+];
 
 const V1: &str = r#"
 CREATE TABLE users (
