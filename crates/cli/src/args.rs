@@ -108,6 +108,8 @@ pub enum Command {
     /// Move a workspace to its template's active version (a start build),
     /// or change its mutable parameters.
     Update(UpdateArgs),
+    /// Clear a workspace's dormancy without a build, so it is not auto-deleted.
+    Activate(WorkspaceActionArgs),
     /// Workspace schedules: when they start and stop.
     #[command(subcommand)]
     Schedule(ScheduleCommand),

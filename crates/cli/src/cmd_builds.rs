@@ -34,6 +34,12 @@ pub async fn start(ctx: &Ctx, args: StartArgs) -> Result<()> {
         return report(ctx, &client, &ws.id, "").await;
     } else {
         let build = client.create_build(&ws.id, Transition::Start).await?;
+        if build.activated {
+            say(
+                ctx,
+                &format!("Workspace {display} was dormant; starting it made it active again."),
+            );
+        }
         follow_build(&client, &display, &ws.id, &build, ctx.json()).await?;
     }
     if ws.outdated {

@@ -1,4 +1,4 @@
-//! `dayshift create|list|show`.
+//! `dayshift create|list|show|activate`.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use dayshift_sdk::{
 };
 use jiff::Timestamp;
 
-use crate::args::{CreateArgs, ListArgs, WorkspaceArg};
+use crate::args::{CreateArgs, ListArgs, WorkspaceActionArgs, WorkspaceArg};
 use crate::ctx::{display_name, resolve_workspace, Ctx};
 use crate::follow::follow_build;
 use crate::format::{
@@ -332,4 +332,19 @@ fn wire<T: serde::Serialize>(value: &T) -> String {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),
     }
+}
+
+/// `dayshift activate NAME`: clears dormancy (and the pending automatic
+/// deletion) without a build. Activating an active workspace is a no-op.
+pub async fn activate(ctx: &Ctx, args: WorkspaceActionArgs) -> Result<()> {
+    let client = ctx.client()?;
+    let (ws, _) = resolve_workspace(&client, &args.workspace).await?;
+    let display = display_name(&ws);
+    if ws.dormant_at.is_none() {
+        println!("Workspace {display} is not dormant.");
+        return Ok(());
+    }
+    client.set_dormant(&ws.id, false).await?;
+    println!("Workspace {display} is active again; it will not be deleted for dormancy.");
+    Ok(())
 }

@@ -300,6 +300,7 @@ mod tests {
                 error: None,
                 parameters: BTreeMap::new(),
                 outputs: BTreeMap::new(),
+                activated: false,
             },
         }
     }

@@ -158,6 +158,7 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Delete(args) => cmd_builds::delete(&ctx, args).await?,
         Command::Restart(args) => cmd_builds::restart(&ctx, args).await?,
         Command::Update(args) => cmd_builds::update(&ctx, args).await?,
+        Command::Activate(args) => cmd_workspaces::activate(&ctx, args).await?,
         Command::Schedule(ScheduleCommand::Show(args)) => cmd_schedule::show(&ctx, args).await?,
         Command::Schedule(ScheduleCommand::Start(args)) => cmd_schedule::start(&ctx, args).await?,
         Command::Schedule(ScheduleCommand::Stop(args)) => cmd_schedule::stop(&ctx, args).await?,

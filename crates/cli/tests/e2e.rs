@@ -814,3 +814,90 @@ async fn an_oversized_template_is_refused_before_upload() {
     let templates = env.admin().await.templates().await.unwrap();
     assert!(templates.is_empty(), "nothing was uploaded");
 }
+
+/// [`settled`] for one of the admin's workspaces, by name.
+async fn settled_by_name(client: &Client, name: &str) -> dayshift_sdk::Workspace {
+    let ws = client
+        .workspace_by_name("admin", name)
+        .await
+        .expect("workspace");
+    settled(client, &ws.id).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_and_activate_wake_dormant_workspaces_which_are_then_not_deleted() {
+    let env = Env::start().await;
+    env.logged_in().await;
+    env.push("echo", "echo").await;
+    env.ok(&[
+        "templates",
+        "edit",
+        "echo",
+        "--dormancy-threshold",
+        "1h",
+        "--dormancy-auto-deletion",
+        "1d",
+        "-y",
+    ])
+    .await;
+    for name in ["one", "two", "three"] {
+        env.ok(&["create", name, "--template", "echo", "-y"]).await;
+    }
+    let admin = env.admin().await;
+    let advance = |by: &str| DebugClockRequest {
+        now: None,
+        advance: Some(by.into()),
+    };
+    // Unused for two hours: all three are marked dormant and stopped.
+    admin.debug_clock(&advance("2h")).await.expect("clock");
+    for name in ["one", "two", "three"] {
+        let ws = settled_by_name(&admin, name).await;
+        assert!(ws.dormant_at.is_some(), "{name} is dormant");
+    }
+
+    let started = env.ok(&["start", "one", "-y"]).await;
+    assert!(
+        started.contains("Workspace admin/one was dormant; starting it made it active again."),
+        "{started}"
+    );
+    let activated = env.ok(&["activate", "two"]).await;
+    assert!(
+        activated.contains("Workspace admin/two is active again"),
+        "{activated}"
+    );
+    let again = env.ok(&["activate", "two"]).await;
+    assert!(again.contains("is not dormant"), "{again}");
+    for name in ["one", "two"] {
+        let ws = settled_by_name(&admin, name).await;
+        assert_eq!(
+            (ws.dormant_at, ws.deleting_at),
+            (None, None),
+            "{name} is active"
+        );
+    }
+
+    // Past the deletion date set when they fell dormant: only `three`,
+    // still dormant, is deleted. The woken ones, unused for a day again,
+    // fall dormant anew (with a new deletion date) instead.
+    let three = settled_by_name(&admin, "three").await;
+    let one = settled_by_name(&admin, "one").await;
+    let two = settled_by_name(&admin, "two").await;
+    let tick = admin.debug_clock(&advance("1d1m")).await.expect("clock");
+    let transitions = &tick.autobuild.transitions;
+    assert_eq!(
+        transitions.get(&three.id).map(String::as_str),
+        Some("delete"),
+        "{transitions:?}"
+    );
+    assert_eq!(
+        transitions.get(&one.id).map(String::as_str),
+        Some("stop"),
+        "{transitions:?}"
+    );
+    assert_eq!(transitions.get(&two.id), None, "{transitions:?}");
+    let list = env.ok(&["list"]).await;
+    assert!(
+        list.contains("admin/one") && list.contains("admin/two"),
+        "{list}"
+    );
+}

@@ -13,6 +13,7 @@ pub mod executor;
 pub mod parameters;
 pub mod prebuilds;
 pub mod projection;
+pub mod requests;
 pub mod rules;
 pub mod ticks;
 pub mod wake;

@@ -4,7 +4,8 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dayshift_lifecycle::parameters::{resolve_build_parameters, ParameterSpec};
-use dayshift_lifecycle::rules::{deleting_at, effective_ttl, next_autostart};
+use dayshift_lifecycle::requests;
+use dayshift_lifecycle::rules::{effective_ttl, next_autostart};
 use dayshift_provisioner::Manifest;
 use dayshift_schedule::deadline::{bumped_deadline, validate_extend, validate_ttl};
 use dayshift_schedule::{Schedule, SignedDuration};
@@ -338,20 +339,6 @@ pub async fn create(
     ))
 }
 
-/// Refuses a new build while the latest one is unfinished.
-fn require_settled(ws: &WorkspaceState) -> ApiResult<()> {
-    if ws.build.job.status.is_finished() {
-        Ok(())
-    } else {
-        Err(ApiErr::conflict(format!(
-            "workspace {}/{} has a build in progress (status {}); wait for it to finish",
-            ws.workspace.owner_name,
-            ws.workspace.name,
-            ws.status()
-        )))
-    }
-}
-
 /// The parameter values of a start build on the version of `manifest`:
 /// the lifecycle rule (carry over, change mutable ones, refuse immutable
 /// changes, require new ones), then the manifest's value rules (options).
@@ -422,38 +409,44 @@ pub async fn create_build(
         None
     };
     let requested = req.parameters.clone().unwrap_or_default();
-    let initiator = caller.0.id.clone();
+    let now = state.clock.now();
+    let mut activated = false;
     let applied = update(&state, &caller, &id, |ws| {
-        require_settled(ws)?;
-        let (template_version_id, parameters) = match &target {
-            Some((version_id, manifest)) => (
-                version_id.clone(),
-                start_parameters(manifest, &ws.reuse_parameters, &requested)?,
-            ),
-            None => (ws.reuse_version_id.clone(), ws.reuse_parameters.clone()),
-        };
-        Ok(WorkspaceChange {
-            new_build: Some(NewBuild {
-                transition,
-                reason: BuildReason::Initiator,
-                template_version_id,
-                parameters,
-                initiator_id: initiator,
-            }),
-            ..Default::default()
-        })
+        let mut build = requests::user_build(ws, transition, &caller.0.id, now)
+            .map_err(|refusal| ApiErr::conflict(refusal.to_string()))?;
+        if let (Some((version_id, manifest)), Some(new_build)) =
+            (&target, build.change.new_build.as_mut())
+        {
+            new_build.template_version_id = version_id.clone();
+            new_build.parameters = start_parameters(manifest, &ws.reuse_parameters, &requested)?;
+        }
+        activated = build.activated;
+        Ok(build.change)
     })
     .await?;
     let build = applied
         .new_build
         .ok_or_else(|| ApiErr::internal("build was not created"))?;
+    let workspace = format!(
+        "{}/{}",
+        applied.state.workspace.owner_name, applied.state.workspace.name
+    );
+    if activated {
+        tracing::info!(%workspace, "dormant workspace activated by its start");
+    }
     tracing::info!(
-        workspace = %format!("{}/{}", applied.state.workspace.owner_name, applied.state.workspace.name),
+        %workspace,
         transition = transition.as_str(),
         version = %build.template_version_id,
         "build queued by user"
     );
-    Ok((StatusCode::CREATED, axum::Json(convert::build(&build))))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(sdk::WorkspaceBuild {
+            activated,
+            ..convert::build(&build)
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v2/workspaces/{id}/builds",
@@ -704,22 +697,7 @@ pub async fn set_dormant(
 ) -> ApiResult<axum::Json<sdk::Workspace>> {
     let now = state.clock.now();
     let applied = update(&state, &caller, &id, |ws| {
-        Ok(match (req.dormant, ws.workspace.dormant_at) {
-            (true, Some(_)) | (false, None) => WorkspaceChange::default(),
-            (true, None) => WorkspaceChange {
-                dormant_at: Some(Some(now)),
-                deleting_at: Some(deleting_at(now, &ws.template.policy)),
-                ..Default::default()
-            },
-            // Waking a workspace counts as using it, so it does not fall
-            // dormant again at the next tick.
-            (false, Some(_)) => WorkspaceChange {
-                dormant_at: Some(None),
-                deleting_at: Some(None),
-                last_used_at: Some(now),
-                ..Default::default()
-            },
-        })
+        Ok(requests::set_dormant(ws, req.dormant, now))
     })
     .await?;
     Ok(axum::Json(convert::workspace(&applied.state)))
