@@ -6,7 +6,8 @@ use crate::Dialect;
 
 /// Ordered migrations; a database records the highest version applied in
 /// `schema_version` and refuses to start when it is newer than the binary.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (6, V6), (8, V8)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] =
+    &[(1, V1), (2, V2), (3, V3), (6, V6), (8, V8), (10, V10)];
 
 const V1: &str = r#"
 CREATE TABLE users (
@@ -220,6 +221,14 @@ UPDATE api_tokens SET id = substr(token_hash, 1, 32), last_used_at = created_at 
 CREATE UNIQUE INDEX api_tokens_id ON api_tokens(id);
 CREATE INDEX api_tokens_user ON api_tokens(user_id, expires_at);
 CREATE INDEX api_tokens_expiry ON api_tokens(expires_at);
+"#;
+
+/// The dashboard's fleet view groups live, claimed, not dormant workspaces
+/// by (template, autostart schedule, TTL): a covering index in that order
+/// lets both databases read the groups off the index without touching or
+/// sorting the table.
+const V10: &str = r#"
+CREATE INDEX workspaces_schedule_groups ON workspaces(template_id, autostart_schedule, ttl_ms) WHERE deleted = 0 AND prebuild_preset_id IS NULL AND dormant_at IS NULL;
 "#;
 
 /// The migration text for one dialect.
