@@ -370,6 +370,103 @@ async fn ssh_runs_the_command_forwards_the_exit_code_and_warns_before_the_stop()
     );
 }
 
+/// Waits until the workspace's latest build has finished, by long-polling
+/// its log.
+async fn settled(client: &Client, owner_and_name: (&str, &str)) -> dayshift_sdk::Workspace {
+    for _ in 0..10_000 {
+        let ws = client
+            .workspace_by_name(owner_and_name.0, owner_and_name.1)
+            .await
+            .expect("workspace");
+        if ws.status.is_settled() {
+            return ws;
+        }
+        client
+            .build_logs(&ws.latest_build.id, 0, true)
+            .await
+            .expect("logs");
+    }
+    panic!("workspace {owner_and_name:?} never settled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_and_activate_wake_dormant_workspaces_which_are_then_not_deleted() {
+    let env = Env::start().await;
+    env.logged_in().await;
+    env.push("echo", "echo").await;
+    env.ok(&[
+        "templates",
+        "edit",
+        "echo",
+        "--dormancy-threshold",
+        "1h",
+        "--dormancy-auto-deletion",
+        "1d",
+        "-y",
+    ])
+    .await;
+    for name in ["one", "two", "three"] {
+        env.ok(&["create", name, "--template", "echo", "-y"]).await;
+    }
+    let admin = env.admin().await;
+    let advance = |by: &str| DebugClockRequest {
+        now: None,
+        advance: Some(by.into()),
+    };
+    // Unused for two hours: all three are marked dormant and stopped.
+    admin.debug_clock(&advance("2h")).await.expect("clock");
+    for name in ["one", "two", "three"] {
+        let ws = settled(&admin, ("admin", name)).await;
+        assert!(ws.dormant_at.is_some(), "{name} is dormant");
+    }
+
+    let started = env.ok(&["start", "one", "-y"]).await;
+    assert!(
+        started.contains("Workspace admin/one was dormant; starting it made it active again."),
+        "{started}"
+    );
+    let activated = env.ok(&["activate", "two"]).await;
+    assert!(
+        activated.contains("Workspace admin/two is active again"),
+        "{activated}"
+    );
+    let again = env.ok(&["activate", "two"]).await;
+    assert!(again.contains("is not dormant"), "{again}");
+    for name in ["one", "two"] {
+        let ws = settled(&admin, ("admin", name)).await;
+        assert_eq!(
+            (ws.dormant_at, ws.deleting_at),
+            (None, None),
+            "{name} is active"
+        );
+    }
+
+    // Past the deletion date set when they fell dormant: only `three`,
+    // still dormant, is deleted. The woken ones, unused for a day again,
+    // fall dormant anew (with a new deletion date) instead.
+    let three = settled(&admin, ("admin", "three")).await;
+    let one = settled(&admin, ("admin", "one")).await;
+    let two = settled(&admin, ("admin", "two")).await;
+    let tick = admin.debug_clock(&advance("1d1m")).await.expect("clock");
+    let transitions = &tick.autobuild.transitions;
+    assert_eq!(
+        transitions.get(&three.id).map(String::as_str),
+        Some("delete"),
+        "{transitions:?}"
+    );
+    assert_eq!(
+        transitions.get(&one.id).map(String::as_str),
+        Some("stop"),
+        "{transitions:?}"
+    );
+    assert_eq!(transitions.get(&two.id), None, "{transitions:?}");
+    let list = env.ok(&["list"]).await;
+    assert!(
+        list.contains("admin/one") && list.contains("admin/two"),
+        "{list}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whoami_and_logout_end_the_session_on_the_server() {
     let env = Env::start().await;

@@ -37,7 +37,9 @@ use dayshift_lifecycle::prebuilds::{PoolDue, Reconciler};
 use dayshift_lifecycle::wake::drive_ticks;
 use dayshift_lifecycle::{Clock, Executor, LifecyclePolicy, SystemClock};
 use dayshift_provisioner::daemon::JobEvents;
+use dayshift_provisioner::reaper::SilentJobReaper;
 use dayshift_schedule::Timestamp;
+use dayshift_store::clock::SystemMonotonicClock;
 use dayshift_store::{Store, StoreError};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
@@ -171,6 +173,11 @@ pub async fn start(
     let rearm_executor = Arc::new(Notify::new());
     let prometheus = install_metrics_recorder();
     let cancel = CancellationToken::new();
+    let reaper = Arc::new(SilentJobReaper::new(
+        store.clone(),
+        Arc::new(SystemMonotonicClock::new()),
+        config.provisioner_heartbeat_timeout,
+    ));
     let session_clock: Arc<dyn Clock> = match &config.session_clock {
         Some(manual) => Arc::new(manual.clone()),
         None => Arc::new(SystemClock),
@@ -186,6 +193,7 @@ pub async fn start(
         jobs: jobs.clone(),
         provisioner_psk: config.provisioner_psk.clone(),
         provisioner_heartbeat_timeout: config.provisioner_heartbeat_timeout,
+        reaper: reaper.clone(),
         shutdown: cancel.clone(),
         prometheus,
         system_user_id: system_user.id.clone(),
@@ -280,7 +288,7 @@ pub async fn start(
 
     // Built-in provisioner daemons, the reaper of silent jobs, and the
     // relay of job announcements from other replicas.
-    provisioning::spawn(&mut tasks, &config, &store, &clock, &jobs, &cancel);
+    provisioning::spawn(&mut tasks, &config, &store, &clock, &jobs, reaper, &cancel);
 
     let listener = tokio::net::TcpListener::bind(config.address)
         .await

@@ -6,8 +6,15 @@ use crate::Dialect;
 
 /// Ordered migrations; a database records the highest version applied in
 /// `schema_version` and refuses to start when it is newer than the binary.
-pub(crate) const MIGRATIONS: &[(i64, &str)] =
-    &[(1, V1), (2, V2), (3, V3), (6, V6), (8, V8), (10, V10)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, V1),
+    (2, V2),
+    (3, V3),
+    (4, V4),
+    (6, V6),
+    (8, V8),
+    (10, V10),
+];
 
 const V1: &str = r#"
 CREATE TABLE users (
@@ -135,6 +142,14 @@ CREATE INDEX workspaces_prebuild_origin ON workspaces(prebuild_origin_preset_id)
 /// passed before the schedule existed.
 const V3: &str = r#"
 ALTER TABLE workspaces ADD COLUMN autostart_set_at BIGINT;
+"#;
+
+/// How many heartbeats a running job has sent. The reaper of silent jobs
+/// measures silence as real time during which this count did not move, on
+/// its own monotonic clock: heartbeat timestamps follow the server clock,
+/// which under `--dev-clock` jumps and stands still at will.
+const V4: &str = r#"
+ALTER TABLE workspace_builds ADD COLUMN job_heartbeats BIGINT NOT NULL DEFAULT 0;
 "#;
 
 /// Lists as index range scans (issue 12). The workspace list is sorted by
