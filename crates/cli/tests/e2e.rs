@@ -901,3 +901,126 @@ async fn start_and_activate_wake_dormant_workspaces_which_are_then_not_deleted()
         "{list}"
     );
 }
+
+/// Not found is not found: a workspace of another user and one that does
+/// not exist get the same answer, naming what was asked for (never `me/`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_says_not_found_the_same_way_for_hidden_and_missing() {
+    let env = Env::start().await;
+    env.logged_in().await;
+    env.push("echo", "echo").await;
+    env.ok(&["create", "secret", "--template", "echo", "-y"])
+        .await;
+    let out = env.run(&["show", "nosuch"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("workspace admin/nosuch not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("me/"), "{}", stderr(&out));
+
+    let admin = env.admin().await;
+    admin
+        .create_user(&dayshift_sdk::CreateUserRequest {
+            username: "bob".into(),
+            email: "bob@example.com".into(),
+            password: PASSWORD.into(),
+            role: None,
+        })
+        .await
+        .unwrap();
+    let bob = Client::new(&env.server.url())
+        .login(&LoginRequest {
+            username: "bob".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .unwrap();
+    let as_bob = |args: &'static [&'static str]| {
+        let token = bob.session_token.clone();
+        let url = env.server.url();
+        let config = env.config_dir.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_dayshift"))
+                .args(args)
+                .env("DAYSHIFT_URL", url)
+                .env("DAYSHIFT_SESSION_TOKEN", token)
+                .env("DAYSHIFT_CONFIG_DIR", config)
+                .env("NO_COLOR", "1")
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await
+                .expect("run dayshift")
+        }
+    };
+    let hidden = as_bob(&["show", "admin/secret"]).await;
+    let missing = as_bob(&["show", "admin/nosuch"]).await;
+    assert_eq!(
+        (hidden.status.code(), missing.status.code()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        stderr(&hidden).replace("secret", "NAME"),
+        stderr(&missing).replace("nosuch", "NAME"),
+        "one answer for both"
+    );
+}
+
+/// A proxy in front of the server with a smaller body limit answers 413:
+/// the CLI says so in the words of its own size check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_413_from_the_server_is_reported_with_the_directory_size() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let (status, body) = if head.starts_with("GET") {
+                    (
+                        "404 Not Found",
+                        r#"{"message":"template \"big\" not found"}"#,
+                    )
+                } else {
+                    (
+                        "413 Payload Too Large",
+                        r#"{"message":"request body is too large"}"#,
+                    )
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("dayshift.toml"), "provisioner = \"echo\"\n").unwrap();
+    std::fs::write(dir.path().join("data.bin"), vec![7u8; 3 * 1024 * 1024]).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dayshift"))
+        .args([
+            "templates",
+            "push",
+            "big",
+            "--directory",
+            dir.path().to_str().unwrap(),
+            "-y",
+        ])
+        .env("DAYSHIFT_URL", &url)
+        .env("DAYSHIFT_SESSION_TOKEN", "token")
+        .env("DAYSHIFT_CONFIG_DIR", dir.path().join("config"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run dayshift");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        "error: template directory is 3.1 MiB; the server refused it as too large (413)"
+    );
+}
