@@ -996,6 +996,10 @@ async fn a_413_from_the_server_is_reported_with_the_directory_size() {
                     body.len()
                 );
                 let _ = socket.write_all(answer.as_bytes()).await;
+                // Linger as real proxies do: read what the client still
+                // sends, so closing with unread data does not reset the
+                // connection before the client has read the 413.
+                while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
             });
         }
     });
