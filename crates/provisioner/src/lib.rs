@@ -14,6 +14,7 @@ mod duration;
 pub mod manifest;
 pub mod runner;
 mod sched;
+pub mod state;
 
 pub use bundle::{BundleError, BundleFile, TemplateBundle};
 pub use duration::format_duration;

@@ -32,6 +32,8 @@ pub struct Inner {
     /// Jobs whose daemon has been silent this long are failed; external
     /// daemons are told to heartbeat accordingly.
     pub provisioner_heartbeat_timeout: Duration,
+    /// The largest packed workspace state stored with a build (bytes).
+    pub workspace_state_limit: u64,
     /// Fires when the server shuts down: long polls end at once.
     pub shutdown: CancellationToken,
     pub prometheus: Option<PrometheusHandle>,

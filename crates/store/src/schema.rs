@@ -6,7 +6,7 @@ use crate::Dialect;
 
 /// Ordered migrations; a database records the highest version applied in
 /// `schema_version` and refuses to start when it is newer than the binary.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (5, V5)];
 
 const V1: &str = r#"
 CREATE TABLE users (
@@ -134,6 +134,21 @@ CREATE INDEX workspaces_prebuild_origin ON workspaces(prebuild_origin_preset_id)
 /// passed before the schedule existed.
 const V3: &str = r#"
 ALTER TABLE workspaces ADD COLUMN autostart_set_at BIGINT;
+"#;
+
+/// Workspace state follows the workspace: the packed `DAYSHIFT_STATE_DIR`
+/// of its latest build that left one (a gzip-compressed tar), restored by
+/// whichever daemon runs the next build. One row per workspace, written in
+/// the transaction that completes the build, removed when a delete build
+/// succeeds.
+const V5: &str = r#"
+CREATE TABLE workspace_states (
+    workspace_id TEXT PRIMARY KEY REFERENCES workspaces(id),
+    build_id TEXT NOT NULL REFERENCES workspace_builds(id),
+    archive {BLOB} NOT NULL,
+    size_bytes BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
 "#;
 
 /// The migration text for one dialect.
