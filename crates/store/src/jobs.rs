@@ -253,9 +253,15 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // Lock the workspace first so completion and lifecycle decisions on
         // it are serialised.
-        let _ = self
-            .locked_state(&mut tx, &build.workspace_id, LockMode::Wait)
-            .await?;
+        match self
+            .lock_workspace(&mut tx, &build.workspace_id, LockMode::Wait)
+            .await
+        {
+            // A deleted workspace has no running job; the update below
+            // then finds nothing to finish.
+            Ok(()) | Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
         let status = if result.success {
             JobStatus::Succeeded
         } else {

@@ -212,13 +212,55 @@ impl Store {
         Ok(tx)
     }
 
-    /// The row-lock suffix for `SELECT ... FROM workspaces` in this dialect.
-    pub(crate) fn lock_clause(&self, mode: LockMode) -> &'static str {
-        match (self.dialect, mode) {
-            (Dialect::Sqlite, _) => "",
-            (Dialect::Postgres, LockMode::Wait) => " FOR UPDATE OF w",
-            (Dialect::Postgres, LockMode::Skip) => " FOR UPDATE OF w SKIP LOCKED",
+    /// Takes a workspace's lock in `tx`, a transaction from
+    /// [`Store::begin_write`]: the one way every writer locks a workspace.
+    ///
+    /// **Lock, then read.** The locking statement reads the `workspaces`
+    /// row and nothing else, and callers read the state only afterwards.
+    /// On PostgreSQL (READ COMMITTED) a statement that waited for a row
+    /// lock re-checks only the locked row against its newest version; any
+    /// other table in the same statement stays as it was when the
+    /// statement began, so a locking read joined to the latest build would
+    /// see the winner's workspace row with the loser's stale build (or
+    /// lose the row altogether). A separate statement after the lock sees
+    /// everything the previous holder committed. On SQLite `BEGIN
+    /// IMMEDIATE` already holds the database's write lock, so the
+    /// statement only checks that the workspace exists.
+    ///
+    /// Errors: [`StoreError::NotFound`] when the workspace does not exist
+    /// or is deleted; with [`LockMode::Skip`], [`StoreError::Busy`] when
+    /// another transaction holds its lock.
+    pub(crate) async fn lock_workspace(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: &str,
+        mode: LockMode,
+    ) -> Result<()> {
+        const EXISTS: &str = "SELECT id FROM workspaces WHERE id = $1 AND deleted = 0";
+        let sql = match (self.dialect, mode) {
+            (Dialect::Sqlite, _) => EXISTS.to_string(),
+            (Dialect::Postgres, LockMode::Wait) => format!("{EXISTS} FOR UPDATE"),
+            (Dialect::Postgres, LockMode::Skip) => format!("{EXISTS} FOR UPDATE SKIP LOCKED"),
+        };
+        let locked: Option<String> = sqlx::query_scalar(&sql)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if locked.is_some() {
+            return Ok(());
         }
+        // SKIP LOCKED answers nothing both for a row held elsewhere and
+        // for a missing one; only the first is worth retrying.
+        if self.dialect == Dialect::Postgres && mode == LockMode::Skip {
+            let exists: Option<String> = sqlx::query_scalar(EXISTS)
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+            if exists.is_some() {
+                return Err(StoreError::Busy(id.to_string()));
+            }
+        }
+        Err(StoreError::NotFound(format!("workspace {id}")))
     }
 
     /// Reads a setting; `None` when unset.

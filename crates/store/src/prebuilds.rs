@@ -171,6 +171,27 @@ const HISTORY_FROM: &str = "FROM workspaces w \
 const HISTORY_WHERE: &str = "w.prebuild_origin_preset_id IS NOT NULL \
     AND b.reason = 'prebuild' AND b.transition = 'start'";
 
+/// Most candidates one claim tries when others are claiming at once.
+const CLAIM_CANDIDATES: i64 = 16;
+
+/// A prebuild that may be handed out, checked under its lock: the same
+/// conditions as the candidate query of [`Store::claim_prebuild`].
+fn ready_to_claim(
+    state: &WorkspaceState,
+    preset_id: &str,
+    parameters: &BTreeMap<String, String>,
+    created_after: Option<Timestamp>,
+) -> bool {
+    let build = &state.build;
+    state.workspace.prebuild_preset_id.as_deref() == Some(preset_id)
+        && !state.workspace.deleted
+        && build.transition == Transition::Start
+        && build.job.status == JobStatus::Succeeded
+        && build.template_version_id == state.template.active_version_id
+        && &build.parameters == parameters
+        && created_after.is_none_or(|after| state.workspace.created_at >= after)
+}
+
 impl Store {
     /// Everything the reconciler plans from, read without locks: pool
     /// presets, live prebuilds, and the newest `history_depth` finished
@@ -312,18 +333,19 @@ impl Store {
             applied.created.push(self.rederive(&mut tx, &id).await?);
         }
         for id in change.delete {
-            let state = match self.locked_state(&mut tx, &id, LockMode::Skip).await? {
-                Some(state)
+            let state = match self.locked_state(&mut tx, &id, LockMode::Skip).await {
+                Ok(state)
                     if state.workspace.prebuild_preset_id.as_deref() == Some(preset_id)
                         && state.build.job.status.is_finished() =>
                 {
                     state
                 }
                 // Claimed, being claimed, deleted or building meanwhile.
-                _ => {
+                Ok(_) | Err(StoreError::Busy(_) | StoreError::NotFound(_)) => {
                     applied.skipped.push(id);
                     continue;
                 }
+                Err(e) => return Err(e),
             };
             let change = WorkspaceChange {
                 new_build: Some(NewBuild {
@@ -385,10 +407,13 @@ impl Store {
     /// `prebuild_preset_id`); it runs under the workspace's lock in the
     /// same transaction. `Ok(None)` when no prebuild is ready.
     ///
-    /// Concurrent claims never get the same prebuild: on PostgreSQL the
-    /// candidate row is locked with `FOR UPDATE SKIP LOCKED`, so a second
-    /// claimer takes the next one; on SQLite `BEGIN IMMEDIATE` serialises
+    /// Concurrent claims never get the same prebuild. Candidates are read
+    /// without locks; each is then locked ([`Store::lock_workspace`],
+    /// skipping one another claimer holds) and re-read, and the first that
+    /// is still ready is claimed. On SQLite `BEGIN IMMEDIATE` serialises
     /// claimers and the second no longer sees the first one's prebuild.
+    /// When every candidate is taken meanwhile the answer is `Ok(None)`
+    /// and the caller builds a workspace normally.
     pub async fn claim_prebuild(
         &self,
         preset_id: &str,
@@ -397,12 +422,8 @@ impl Store {
         now: Timestamp,
         change: impl FnOnce(&WorkspaceState) -> WorkspaceChange,
     ) -> Result<Option<Applied>> {
-        let skip_locked = match self.dialect() {
-            Dialect::Postgres => " FOR UPDATE OF w SKIP LOCKED",
-            Dialect::Sqlite => "",
-        };
         let mut tx = self.begin_write().await?;
-        let id: Option<String> = sqlx::query_scalar(&format!(
+        let candidates: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT w.id FROM workspaces w \
              JOIN workspace_builds b ON b.id = w.latest_build_id \
              JOIN templates t ON t.id = w.template_id \
@@ -410,20 +431,28 @@ impl Store {
                AND b.transition = 'start' AND b.job_status = 'succeeded' \
                AND b.template_version_id = t.active_version_id \
                AND b.parameters_json = $2 AND w.created_at >= $3 \
-             ORDER BY w.created_at, w.id LIMIT 1{skip_locked}"
+             ORDER BY w.created_at, w.id LIMIT {CLAIM_CANDIDATES}"
         ))
         .bind(preset_id)
         .bind(map_json(parameters))
         .bind(created_after.map_or(i64::MIN, ms))
-        .fetch_optional(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
-        let Some(id) = id else {
+        let mut claimed = None;
+        for id in candidates {
+            match self.locked_state(&mut tx, &id, LockMode::Skip).await {
+                Ok(state) if ready_to_claim(&state, preset_id, parameters, created_after) => {
+                    claimed = Some(state);
+                    break;
+                }
+                // Claimed, being claimed or deleted meanwhile.
+                Ok(_) | Err(StoreError::Busy(_) | StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let Some(state) = claimed else {
             return Ok(None);
         };
-        let state = self
-            .locked_state(&mut tx, &id, LockMode::Wait)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("workspace {id}")))?;
         let change = change(&state);
         if change.prebuild_preset_id != Some(None) {
             // A claim that left the workspace in the pool could be

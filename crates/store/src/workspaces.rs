@@ -179,14 +179,7 @@ impl Store {
         decide: impl FnOnce(&WorkspaceState) -> std::result::Result<WorkspaceChange, E>,
     ) -> Result<std::result::Result<Applied, E>> {
         let mut tx = self.begin_write().await?;
-        let Some(state) = self.locked_state(&mut tx, id, mode).await? else {
-            return Err(match mode {
-                LockMode::Skip if self.dialect() == crate::Dialect::Postgres => {
-                    StoreError::Busy(id.to_string())
-                }
-                _ => StoreError::NotFound(format!("workspace {id}")),
-            });
-        };
+        let state = self.locked_state(&mut tx, id, mode).await?;
         let change = match decide(&state) {
             Ok(change) => change,
             Err(rejection) => return Ok(Err(rejection)),
@@ -196,21 +189,16 @@ impl Store {
         Ok(Ok(applied))
     }
 
+    /// Locks a workspace in `tx` ([`Store::lock_workspace`]), then reads
+    /// its state: the state the previous holder of the lock left.
     pub(crate) async fn locked_state(
         &self,
         tx: &mut Tx,
         id: &str,
         mode: LockMode,
-    ) -> Result<Option<WorkspaceState>> {
-        let row = sqlx::query(&format!(
-            "{} WHERE w.id = $1 AND w.deleted = 0{}",
-            state_select(),
-            self.lock_clause(mode)
-        ))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        row.as_ref().map(state_from_row).transpose()
+    ) -> Result<WorkspaceState> {
+        self.lock_workspace(tx, id, mode).await?;
+        self.read_state(tx, id).await
     }
 
     pub(crate) async fn apply_change(

@@ -65,6 +65,7 @@ conformance!(
     workspace_names_are_unique_per_owner_until_deleted,
     update_workspace_applies_or_rejects_atomically,
     build_numbers_never_repeat_under_concurrency,
+    waiting_updates_see_the_winners_state,
     jobs_are_acquired_once,
     job_completion_sets_deadline_and_due_time,
     stale_jobs_are_failed,
@@ -528,6 +529,62 @@ async fn build_numbers_never_repeat_under_concurrency(store: &Store) {
         .map(|b| b.build_number)
         .collect();
     assert_eq!(numbers, vec![2, 1]);
+}
+
+/// Lock, then read: updates that waited for a workspace's lock decide on
+/// the state the winner committed (its new build), and none of them loses
+/// the workspace ("not found"). Several rounds of many concurrent updates,
+/// so that on PostgreSQL some of them are certainly waiting when the
+/// winner commits.
+async fn waiting_updates_see_the_winners_state(store: &Store) {
+    const ROUNDS: i64 = 4;
+    const CONCURRENT: usize = 12;
+    let (owner, _, ws) = fixture(store, None).await;
+    let id = ws.workspace.id.clone();
+    run_job(store, &id, true).await;
+    for round in 0..ROUNDS {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..CONCURRENT {
+            let (store, id, owner) = (store.clone(), id.clone(), owner.clone());
+            tasks.spawn(async move {
+                store
+                    .update_workspace(&id, LockMode::Wait, t(NOW), |s| {
+                        if !s.build.job.status.is_finished() {
+                            // A loser: report the build it saw.
+                            return Err(s.build.build_number);
+                        }
+                        let transition = match s.build.transition {
+                            Transition::Start => Transition::Stop,
+                            _ => Transition::Start,
+                        };
+                        Ok(WorkspaceChange {
+                            new_build: Some(NewBuild {
+                                transition,
+                                ..start_build(&owner, &s.build.template_version_id)
+                            }),
+                            ..Default::default()
+                        })
+                    })
+                    .await
+            });
+        }
+        let mut winners = Vec::new();
+        let mut seen_by_losers = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            match done.expect("update task") {
+                Ok(Ok(applied)) => winners.push(applied.new_build.expect("a build").build_number),
+                Ok(Err(seen)) => seen_by_losers.push(seen),
+                Err(e) => panic!("round {round}: an update failed: {e}"),
+            }
+        }
+        let expected = round + 2;
+        assert_eq!(winners, vec![expected], "round {round}: exactly one winner");
+        assert!(
+            seen_by_losers.iter().all(|seen| *seen == expected),
+            "round {round}: every loser saw the winner's build {expected}, saw {seen_by_losers:?}"
+        );
+        run_job(store, &id, true).await;
+    }
 }
 
 async fn jobs_are_acquired_once(store: &Store) {
