@@ -113,7 +113,7 @@ async fn sigterm_lets_the_running_build_finish_then_exits_cleanly() {
     // Still answering while the build drains.
     let seen = admin.workspace(&ws.id).await.expect("still serving");
     assert_eq!(seen.status, WorkspaceStatus::Starting);
-    tokio::task::spawn_blocking(move || std::fs::write(&gate, "open\n"))
+    tokio::task::spawn_blocking(move || open_gate(&gate))
         .await
         .expect("gate task")
         .expect("gate opened");
@@ -153,8 +153,19 @@ async fn a_second_signal_exits_at_once() {
     );
     // The build's script outlived the server (a replica's heartbeat
     // timeout fails its job); let it end rather than leak it.
-    tokio::task::spawn_blocking(move || std::fs::write(&gate, "open\n"))
+    tokio::task::spawn_blocking(move || open_gate(&gate))
         .await
         .expect("gate task")
         .expect("gate opened");
+}
+
+/// Writes a line into the FIFO `gate`. Opened for reading too, so that it
+/// never blocks: with nobody waiting at the gate, the line is dropped.
+fn open_gate(gate: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(gate)?
+        .write_all(b"open\n")
 }

@@ -330,7 +330,7 @@ async fn shutting_down_lets_running_builds_finish_and_takes_no_new_job() {
     let later = create(&admin, "later", "echo").await;
     let store = server.state.store.clone();
     let shutdown = tokio::spawn(server.shutdown());
-    tokio::task::spawn_blocking(move || std::fs::write(&gate, "open\n"))
+    tokio::task::spawn_blocking(move || open_gate(&gate))
         .await
         .expect("gate task")
         .expect("gate opened");
@@ -370,4 +370,15 @@ async fn builds_still_running_after_the_grace_fail_with_the_reason_in_their_log(
         .map(|l| l.output)
         .collect();
     assert!(log.contains(&reason), "{log:?}");
+}
+
+/// Writes a line into the FIFO `gate`. Opened for reading too, so that it
+/// never blocks: with nobody waiting at the gate, the line is dropped.
+fn open_gate(gate: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(gate)?
+        .write_all(b"open\n")
 }
