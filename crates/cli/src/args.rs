@@ -311,6 +311,11 @@ pub struct ListArgs {
     /// Workspaces of every user (owners only).
     #[arg(short = 'a', long)]
     pub all: bool,
+    /// Only workspaces matching QUERY: terms ANDed, `owner:NAME|me`,
+    /// `template:NAME`, `status:S`, `name:SUB`, `outdated:true|false`,
+    /// `dormant:true|false`; a bare word is `name:`.
+    #[arg(long, value_name = "QUERY")]
+    pub search: Option<String>,
 }
 
 #[derive(Debug, Args)]

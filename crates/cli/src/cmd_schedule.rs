@@ -24,7 +24,13 @@ pub async fn show(ctx: &Ctx, args: ScheduleShowArgs) -> Result<()> {
             (vec![ws], now)
         }
         None => {
-            let timed = client.workspaces_timed(args.all).await?;
+            let timed = client
+                .search_workspaces(&dayshift_sdk::WorkspaceListQuery {
+                    all: args.all,
+                    ..Default::default()
+                })
+                .collect_timed()
+                .await?;
             (
                 timed.value,
                 timed.server_time.unwrap_or_else(Timestamp::now),

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use anyhow::{bail, Context, Result};
-use dayshift_sdk::{CreateWorkspaceRequest, Transition, Workspace, WorkspaceStatus};
+use dayshift_sdk::{
+    CreateWorkspaceRequest, Paged, Transition, Workspace, WorkspaceListQuery, WorkspaceStatus,
+};
 use jiff::Timestamp;
 
 use crate::args::{CreateArgs, ListArgs, WorkspaceActionArgs, WorkspaceArg};
@@ -14,7 +16,7 @@ use crate::format::{
     default_zone, duration, humanize_schedule, parse_autostart, parse_positive_duration, relative,
     to_millis, ttl_column,
 };
-use crate::output::{print_json, print_table, stdin_is_terminal};
+use crate::output::{print_json, print_table, render_table, stdin_is_terminal, JsonArrayPrinter};
 
 pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
     let autostart_schedule = match &args.start_at {
@@ -49,25 +51,49 @@ pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
     Ok(())
 }
 
+const LIST_HEADER: [&str; 7] = [
+    "WORKSPACE",
+    "TEMPLATE",
+    "STATUS",
+    "LAST BUILT",
+    "OUTDATED",
+    "AUTOSTART",
+    "TTL",
+];
+
+/// Pages through the matching workspaces and prints each page as it
+/// arrives (a table per page, the header once; or one JSON array of all),
+/// so a large fleet shows its first rows at once and memory holds one page.
 pub async fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
     let client = ctx.client()?;
-    let timed = client.workspaces_timed(args.all).await?;
-    if ctx.json() {
-        return print_json(&timed.value);
+    let mut pages = client.search_workspaces(&WorkspaceListQuery {
+        q: args.search,
+        all: args.all,
+        limit: None,
+    });
+    let mut json = ctx.json().then(JsonArrayPrinter::default);
+    let mut first_page = true;
+    while let Some(page) = pages.next_page().await? {
+        let now = page.server_time.unwrap_or_else(Timestamp::now);
+        let (workspaces, _count, _next) = page.value.into_parts();
+        if let Some(json) = &mut json {
+            for ws in &workspaces {
+                json.print(ws)?;
+            }
+            continue;
+        }
+        let table = render_table(LIST_HEADER, workspaces.iter().map(|ws| list_row(ws, now)));
+        let skip_header = usize::from(!first_page);
+        let mut stdout = std::io::stdout().lock();
+        for line in table.lines().skip(skip_header) {
+            writeln!(stdout, "{line}")?;
+        }
+        stdout.flush()?;
+        first_page = false;
     }
-    let now = timed.server_time.unwrap_or_else(Timestamp::now);
-    print_table(
-        [
-            "WORKSPACE",
-            "TEMPLATE",
-            "STATUS",
-            "LAST BUILT",
-            "OUTDATED",
-            "AUTOSTART",
-            "TTL",
-        ],
-        timed.value.iter().map(|ws| list_row(ws, now)),
-    );
+    if let Some(json) = json {
+        json.finish()?;
+    }
     Ok(())
 }
 

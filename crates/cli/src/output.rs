@@ -59,6 +59,36 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
     Ok(())
 }
 
+/// Prints a JSON array one element at a time, exactly as [`print_json`]
+/// prints the whole array, so a long list streams without being held.
+#[derive(Debug, Default)]
+pub struct JsonArrayPrinter {
+    started: bool,
+}
+
+impl JsonArrayPrinter {
+    pub fn print<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        use std::io::Write;
+        let text = serde_json::to_string_pretty(value)?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(if self.started { b",\n" } else { b"[\n" })?;
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                out.write_all(b"\n")?;
+            }
+            write!(out, "  {line}")?;
+        }
+        out.flush()?;
+        self.started = true;
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<()> {
+        println!("{}", if self.started { "\n]" } else { "[]" });
+        Ok(())
+    }
+}
+
 pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }

@@ -213,11 +213,8 @@ impl Harness {
     /// Live prebuilds (unclaimed, not deleted) by status.
     async fn pool(&self) -> BTreeMap<WorkspaceStatus, usize> {
         let mut by_status = BTreeMap::new();
-        for ws in self
-            .store
-            .workspaces(Some(&self.system.id))
-            .await
-            .expect("list")
+        for ws in
+            dayshift_store::testing::all_workspaces(&self.store, Some(&self.system.username)).await
         {
             assert!(ws.workspace.prebuild_preset_id.is_some());
             assert!(
@@ -308,12 +305,9 @@ async fn the_pool_fills_once_and_counts_builds_in_progress(db: TestStore) {
     );
     assert_eq!(count(&h.pool().await, WorkspaceStatus::Running), 3);
     // Prebuilds are built by the system user with the preset's values.
-    for ws in h.store.workspaces(Some(&h.system.id)).await.expect("list") {
-        let first = h
-            .store
-            .builds(&ws.workspace.id)
+    for ws in dayshift_store::testing::all_workspaces(&h.store, Some(&h.system.username)).await {
+        let first = dayshift_store::testing::all_builds(&h.store, &ws.workspace.id)
             .await
-            .expect("builds")
             .pop()
             .expect("build");
         assert_eq!(first.reason, BuildReason::Prebuild);
@@ -350,11 +344,8 @@ async fn the_pool_follows_its_schedule_to_the_second(db: TestStore) {
     h.run_jobs("2027-01-04T08:00:00Z", true).await;
 
     assert_eq!(h.tick("2027-01-04T16:59:59Z").await.deleted, 0);
-    let oldest = h
-        .store
-        .workspaces(Some(&h.system.id))
+    let oldest = dayshift_store::testing::all_workspaces(&h.store, Some(&h.system.username))
         .await
-        .expect("list")
         .into_iter()
         .min_by_key(|ws| ws.workspace.created_at)
         .expect("a prebuild");
@@ -472,11 +463,8 @@ async fn stopped_and_failed_prebuilds_are_left_for_an_operator(db: TestStore) {
     let mut h = Harness::new(db, preset(1, &[], None)).await;
     h.tick(NOW).await;
     h.run_jobs(NOW, true).await;
-    let ws = h
-        .store
-        .workspaces(Some(&h.system.id))
+    let ws = dayshift_store::testing::all_workspaces(&h.store, Some(&h.system.username))
         .await
-        .expect("list")
         .remove(0);
     // An operator stops it to look at it.
     h.store

@@ -187,6 +187,11 @@ impl Client {
         self.post("/api/v2/users", req).await
     }
 
+    /// Every user who can log in, by username (owners only; all pages).
+    pub async fn users(&self) -> Result<Vec<User>, ClientError> {
+        self.pages::<UsersPage>("/api/v2/users").collect().await
+    }
+
     pub async fn me(&self) -> Result<User, ClientError> {
         self.get("/api/v2/users/me").await
     }
@@ -237,26 +242,51 @@ impl Client {
         .await
     }
 
+    /// Every version of a template, oldest first (all pages).
     pub async fn template_versions(
         &self,
         template_id: &str,
     ) -> Result<Vec<TemplateVersion>, ClientError> {
-        self.get(&format!(
+        self.pages::<TemplateVersionsPage>(&format!(
             "/api/v2/templates/{}/versions",
             encode(template_id)
         ))
+        .collect()
         .await
     }
 
     // --- workspaces ------------------------------------------------------
 
+    /// Every workspace the query matches (all pages): with `all`, an
+    /// owner's view of everybody's; otherwise the caller's own.
     pub async fn workspaces(&self, all: bool) -> Result<Vec<Workspace>, ClientError> {
-        let path = if all {
-            "/api/v2/workspaces?all=true"
+        self.search_workspaces(&WorkspaceListQuery {
+            all,
+            ..Default::default()
+        })
+        .collect()
+        .await
+    }
+
+    /// The pages of a workspace search, fetched one at a time as the
+    /// caller asks for them.
+    pub fn search_workspaces(&self, query: &WorkspaceListQuery) -> Pages<WorkspacesPage> {
+        let mut params = Vec::new();
+        if let Some(q) = &query.q {
+            params.push(format!("q={}", encode(q)));
+        }
+        if query.all {
+            params.push("all=true".to_string());
+        }
+        if let Some(limit) = query.limit {
+            params.push(format!("limit={limit}"));
+        }
+        let path = if params.is_empty() {
+            "/api/v2/workspaces".to_string()
         } else {
-            "/api/v2/workspaces"
+            format!("/api/v2/workspaces?{}", params.join("&"))
         };
-        self.get(path).await
+        self.pages(&path)
     }
 
     pub async fn workspace(&self, id: &str) -> Result<Workspace, ClientError> {
@@ -286,21 +316,6 @@ impl Client {
             encode(name)
         ))
         .await
-    }
-
-    /// [`Client::workspaces`] with the server's clock, for relative-time
-    /// displays.
-    pub async fn workspaces_timed(
-        &self,
-        all: bool,
-    ) -> Result<ServerTimed<Vec<Workspace>>, ClientError> {
-        let path = if all {
-            "/api/v2/workspaces?all=true"
-        } else {
-            "/api/v2/workspaces"
-        };
-        self.send::<(), Vec<Workspace>>(Method::GET, path, None)
-            .await
     }
 
     /// [`Client::workspace_by_name`] with the server's clock.
@@ -336,12 +351,17 @@ impl Client {
         .await
     }
 
+    /// Every build of a workspace, newest first (all pages).
     pub async fn builds(&self, workspace_id: &str) -> Result<Vec<WorkspaceBuild>, ClientError> {
-        self.get(&format!(
+        self.build_pages(workspace_id).collect().await
+    }
+
+    /// A workspace's builds, newest first, a page at a time.
+    pub fn build_pages(&self, workspace_id: &str) -> Pages<WorkspaceBuildsPage> {
+        self.pages(&format!(
             "/api/v2/workspaces/{}/builds",
             encode(workspace_id)
         ))
-        .await
     }
 
     /// Log lines with an id greater than `after`. With `wait`, the server
@@ -437,14 +457,29 @@ impl Client {
         self.get(&path).await
     }
 
+    /// Every prebuild pool (all pages).
     pub async fn prebuilds(&self) -> Result<Vec<PrebuildPreset>, ClientError> {
-        self.get("/api/v2/prebuilds").await
+        Ok(self.prebuilds_timed().await?.value)
     }
 
-    /// [`Client::prebuilds`] with the server's clock.
+    /// [`Client::prebuilds`] with the server's clock (of the last page).
     pub async fn prebuilds_timed(&self) -> Result<ServerTimed<Vec<PrebuildPreset>>, ClientError> {
-        self.send::<(), Vec<PrebuildPreset>>(Method::GET, "/api/v2/prebuilds", None)
+        self.pages::<PrebuildsPage>("/api/v2/prebuilds")
+            .collect_timed()
             .await
+    }
+
+    // --- lists -----------------------------------------------------------
+
+    /// The pages of the list at `path` (which may carry a query string),
+    /// walked with the cursor each page hands out.
+    pub fn pages<P: Paged>(&self, path: &str) -> Pages<P> {
+        Pages {
+            client: self.clone(),
+            path: path.to_string(),
+            next: Some(None),
+            _page: std::marker::PhantomData,
+        }
     }
 
     pub async fn set_prebuild_settings(
@@ -537,4 +572,53 @@ fn encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// The pages of one list, fetched on demand: each call asks the server
+/// for the page after the last one returned, so a caller can show rows as
+/// they arrive while memory holds one page at a time.
+pub struct Pages<P> {
+    client: Client,
+    path: String,
+    /// `Some(cursor)` while a page remains (`Some(None)`: the first).
+    next: Option<Option<String>>,
+    _page: std::marker::PhantomData<fn() -> P>,
+}
+
+impl<P: Paged> Pages<P> {
+    /// The next page with the server's clock, or `None` after the last.
+    pub async fn next_page(&mut self) -> Result<Option<ServerTimed<P>>, ClientError> {
+        let Some(cursor) = self.next.take() else {
+            return Ok(None);
+        };
+        let path = match &cursor {
+            None => self.path.clone(),
+            Some(after) => {
+                let separator = if self.path.contains('?') { '&' } else { '?' };
+                format!("{}{separator}after={}", self.path, encode(after))
+            }
+        };
+        let page = self.client.send::<(), P>(Method::GET, &path, None).await?;
+        self.next = page.value.next_cursor().map(|next| Some(next.to_string()));
+        Ok(Some(page))
+    }
+
+    /// Every row of every page.
+    pub async fn collect(self) -> Result<Vec<P::Item>, ClientError> {
+        Ok(self.collect_timed().await?.value)
+    }
+
+    /// Every row of every page, with the server's clock of the last page.
+    pub async fn collect_timed(mut self) -> Result<ServerTimed<Vec<P::Item>>, ClientError> {
+        let mut all = Vec::new();
+        let mut server_time = None;
+        while let Some(page) = self.next_page().await? {
+            server_time = page.server_time.or(server_time);
+            all.extend(page.value.into_parts().0);
+        }
+        Ok(ServerTimed {
+            value: all,
+            server_time,
+        })
+    }
 }

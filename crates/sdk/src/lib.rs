@@ -7,7 +7,7 @@
 mod client;
 mod types;
 
-pub use client::{Client, ClientError, ServerTimed};
+pub use client::{Client, ClientError, Pages, ServerTimed};
 pub use types::*;
 
 /// Header carrying a session token.

@@ -499,3 +499,71 @@ pub struct CompleteJobRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_base64: Option<String>,
 }
+
+/// A page of a list (DESIGN §7 "Lists are paginated"): its rows, the
+/// number of rows matching the whole query, and the cursor of the next
+/// page (`None` on the last), to pass back as `?after=`.
+pub trait Paged: serde::de::DeserializeOwned {
+    type Item;
+    /// The cursor of the next page; `None` on the last.
+    fn next_cursor(&self) -> Option<&str>;
+    /// Rows, count and next cursor.
+    fn into_parts(self) -> (Vec<Self::Item>, i64, Option<String>);
+}
+
+/// Declares a page type whose rows are under `$field`, as every paginated
+/// list answers `{"<rows>": [...], "count": N, "next": cursor | null}`.
+macro_rules! page_type {
+    ($(#[$meta:meta])* $name:ident { $field:ident: $item:ty }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+        pub struct $name {
+            pub $field: Vec<$item>,
+            /// Rows matching the query, on all pages.
+            pub count: i64,
+            /// Cursor of the next page (pass as `after`); null on the last page.
+            pub next: Option<String>,
+        }
+
+        impl Paged for $name {
+            type Item = $item;
+            fn next_cursor(&self) -> Option<&str> {
+                self.next.as_deref()
+            }
+            fn into_parts(self) -> (Vec<$item>, i64, Option<String>) {
+                (self.$field, self.count, self.next)
+            }
+        }
+    };
+}
+
+page_type!(
+    /// `GET /workspaces`, sorted by owner name and name.
+    WorkspacesPage { workspaces: Workspace }
+);
+page_type!(
+    /// `GET /workspaces/{id}/builds`, newest first.
+    WorkspaceBuildsPage { builds: WorkspaceBuild }
+);
+page_type!(
+    /// `GET /templates/{id}/versions`, oldest first.
+    TemplateVersionsPage { versions: TemplateVersion }
+);
+page_type!(
+    /// `GET /users` (owners only), by username.
+    UsersPage { users: User }
+);
+page_type!(
+    /// `GET /prebuilds`, by template and preset name.
+    PrebuildsPage { prebuilds: PrebuildPreset }
+);
+
+/// Query of `GET /workspaces`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkspaceListQuery {
+    /// Coder-style search, e.g. `owner:me status:running`.
+    pub q: Option<String>,
+    /// Owners: everybody's workspaces (members always see only their own).
+    pub all: bool,
+    pub limit: Option<u32>,
+}

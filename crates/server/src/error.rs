@@ -73,6 +73,7 @@ impl From<StoreError> for ApiErr {
             StoreError::NotFound(what) => ApiErr::not_found(format!("{what} not found")),
             StoreError::Conflict(message) => ApiErr::conflict(message),
             StoreError::Busy(id) => ApiErr::conflict(format!("workspace {id} is busy, try again")),
+            StoreError::InvalidInput { field, detail } => ApiErr::invalid(field, detail),
             other => {
                 tracing::warn!(error = %other, "database failure");
                 ApiErr::internal("internal database error").with_detail(other.to_string())

@@ -12,6 +12,7 @@ mod error;
 mod external_provisioner;
 mod extract;
 mod openapi;
+mod paging;
 mod prebuild_claim;
 mod provisioning;
 mod routes;
@@ -442,7 +443,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/users/first", post(users::create_first_user))
         .route("/users/login", post(users::login))
-        .route("/users", post(users::create_user))
+        .route("/users", get(users::list_users).post(users::create_user))
         .route("/users/me", get(users::me))
         .route(
             "/users/{user}/workspace/{name}",

@@ -12,6 +12,7 @@ use crate::routes::*;
         users::create_first_user,
         users::login,
         users::create_user,
+        users::list_users,
         users::me,
         templates::list,
         templates::create,

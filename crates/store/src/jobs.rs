@@ -291,6 +291,7 @@ impl Store {
                 "job of build {build_id} is not running on this daemon any more"
             )));
         }
+        count_finished_job(&mut tx, build_id, status).await?;
         if let Some(line) = system_log {
             sqlx::query(INSERT_LOG)
                 .bind(build_id)
@@ -391,16 +392,54 @@ impl Store {
         Ok(failed)
     }
 
-    /// Number of jobs per status (for metrics).
+    /// Number of jobs per status (for metrics), without reading every
+    /// build: unfinished jobs are counted through their partial indexes
+    /// (as many entries as jobs in flight), finished ones are summed from
+    /// the `job_totals` counters kept by [`count_finished_job`].
     pub async fn job_counts(&self) -> Result<BTreeMap<JobStatus, i64>> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT job_status, COUNT(*) FROM workspace_builds GROUP BY job_status")
-                .fetch_all(self.pool())
-                .await?;
         let mut counts = BTreeMap::new();
+        for status in [JobStatus::Pending, JobStatus::Running] {
+            let count: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM workspace_builds WHERE job_status = $1")
+                    .bind(status.as_str())
+                    .fetch_one(self.pool())
+                    .await?;
+            counts.insert(status, count);
+        }
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, CAST(SUM(total) AS BIGINT) FROM job_totals GROUP BY status",
+        )
+        .fetch_all(self.pool())
+        .await?;
         for (status, count) in rows {
             counts.insert(status.parse::<JobStatus>()?, count);
         }
         Ok(counts)
     }
+}
+
+/// Shards of each finished-job counter: completions of different builds
+/// mostly update different rows, so they do not wait for each other's
+/// commit on one hot row (PostgreSQL).
+const JOB_TOTAL_SHARDS: u32 = 16;
+
+/// Counts a job that reached a terminal status, in the transaction that
+/// set it (every writer of a terminal `job_status` must call this).
+pub(crate) async fn count_finished_job(
+    tx: &mut Transaction<'static, sqlx::Any>,
+    build_id: &str,
+    status: JobStatus,
+) -> Result<()> {
+    let shard = build_id.bytes().fold(0u32, |hash, b| {
+        hash.wrapping_mul(31).wrapping_add(u32::from(b))
+    }) % JOB_TOTAL_SHARDS;
+    sqlx::query(
+        "INSERT INTO job_totals (status, shard, total) VALUES ($1, $2, 1) \
+         ON CONFLICT (status, shard) DO UPDATE SET total = job_totals.total + 1",
+    )
+    .bind(status.as_str())
+    .bind(i64::from(shard))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -12,11 +12,15 @@
 //! (every write takes `now` from the caller).
 
 pub mod clock;
+mod counts;
 mod jobs;
 mod model;
+mod page;
 mod prebuilds;
 mod rows;
 mod schema;
+mod search;
+mod sql_filter;
 mod templates;
 pub mod testing;
 mod users;
@@ -30,7 +34,9 @@ use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 pub use jobs::{JobListener, JOBS_CHANNEL};
 pub use model::*;
+pub use page::{Cursor, KeyPart, Page, PageError, PageOf, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 pub use prebuilds::*;
+pub use search::{SearchError, WorkspaceQuery};
 pub use workspaces::{Applied, NewWorkspace};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,12 +56,25 @@ pub enum StoreError {
     /// name the (redacted) address.
     #[error("{0}")]
     Connect(sqlx::Error),
+    /// A request the store cannot answer as asked, e.g. a damaged page
+    /// cursor; names the request field.
+    #[error("invalid {field}: {detail}")]
+    InvalidInput { field: &'static str, detail: String },
     #[error("corrupt data in database: {0}")]
     Corrupt(String),
     #[error(
         "the database schema is at version {found}, newer than this binary supports ({supported}); upgrade dayshift"
     )]
     SchemaTooNew { found: i64, supported: i64 },
+}
+
+impl From<PageError> for StoreError {
+    fn from(e: PageError) -> Self {
+        StoreError::InvalidInput {
+            field: e.field,
+            detail: e.detail,
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -184,8 +203,14 @@ impl Store {
         if found > supported {
             return Err(StoreError::SchemaTooNew { found, supported });
         }
+        // Each version is recorded on its own, so a migration numbered
+        // below one already applied (versions are reserved per change and
+        // may land out of order) is still applied once.
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_version")
+            .fetch_all(&mut *tx)
+            .await?;
         for (version, sql) in schema::MIGRATIONS {
-            if *version <= found {
+            if applied.contains(version) {
                 continue;
             }
             let rendered = schema::render(sql, self.dialect);

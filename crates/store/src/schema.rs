@@ -6,7 +6,7 @@ use crate::Dialect;
 
 /// Ordered migrations; a database records the highest version applied in
 /// `schema_version` and refuses to start when it is newer than the binary.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (5, V5)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (5, V5), (6, V6)];
 
 const V1: &str = r#"
 CREATE TABLE users (
@@ -149,6 +149,77 @@ CREATE TABLE workspace_states (
     size_bytes BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+"#;
+
+/// Lists as index range scans (issue 12). The workspace list is sorted by
+/// `(owner_name, name, id)` and filtered by status, template, outdatedness
+/// and dormancy, so those are denormalised onto the workspace row (kept
+/// true in the same transaction as every write, see `store_derived`) and
+/// each filter has an index whose suffix is the sort key: a page is one
+/// range scan whatever the filter. Search counts come from
+/// `workspace_counts` (one row per owner, template, status, outdatedness
+/// and dormancy) plus `workspace_count_deltas`, which writers only insert
+/// into (no hot row) and which are folded into the totals now and then;
+/// `counted`/`counted_dormant` record how a workspace is counted now.
+/// Terminal job counts for `/metrics` are
+/// kept in `job_totals`, sharded by build id so concurrent completions do
+/// not queue on one counter row; unfinished ones are counted through the
+/// partial indexes of V1.
+const V6: &str = r#"
+ALTER TABLE workspaces ADD COLUMN owner_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE workspaces ADD COLUMN status TEXT NOT NULL DEFAULT '';
+ALTER TABLE workspaces ADD COLUMN outdated BIGINT NOT NULL DEFAULT 0;
+UPDATE workspaces SET owner_name = COALESCE((SELECT u.username FROM users u WHERE u.id = workspaces.owner_id), '');
+UPDATE workspaces SET status = COALESCE((SELECT CASE
+        WHEN b.job_status = 'running' AND b.transition = 'start' THEN 'starting'
+        WHEN b.job_status = 'running' AND b.transition = 'stop' THEN 'stopping'
+        WHEN b.job_status = 'running' THEN 'deleting'
+        WHEN b.job_status = 'succeeded' AND b.transition = 'start' THEN 'running'
+        WHEN b.job_status = 'succeeded' AND b.transition = 'stop' THEN 'stopped'
+        WHEN b.job_status = 'succeeded' THEN 'deleted'
+        ELSE b.job_status END
+    FROM workspace_builds b WHERE b.id = workspaces.latest_build_id), '');
+UPDATE workspaces SET outdated = COALESCE((SELECT CASE WHEN b.template_version_id = t.active_version_id THEN 0 ELSE 1 END
+    FROM workspace_builds b, templates t
+    WHERE b.id = workspaces.latest_build_id AND t.id = workspaces.template_id), 0);
+CREATE INDEX workspaces_list ON workspaces(owner_name, name, id) WHERE deleted = 0;
+CREATE INDEX workspaces_list_template ON workspaces(template_id, owner_name, name, id) WHERE deleted = 0;
+CREATE INDEX workspaces_list_status ON workspaces(status, owner_name, name, id) WHERE deleted = 0;
+CREATE INDEX workspaces_list_outdated ON workspaces(outdated, owner_name, name, id) WHERE deleted = 0;
+CREATE INDEX workspaces_list_dormant ON workspaces(owner_name, name, id) WHERE deleted = 0 AND dormant_at IS NOT NULL;
+ALTER TABLE workspaces ADD COLUMN counted BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE workspaces ADD COLUMN counted_dormant BIGINT NOT NULL DEFAULT 0;
+UPDATE workspaces SET counted = 1 - deleted, counted_dormant = CASE WHEN dormant_at IS NULL THEN 0 ELSE 1 END;
+CREATE TABLE workspace_counts (
+    owner_name TEXT NOT NULL,
+    template_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    outdated BIGINT NOT NULL,
+    dormant BIGINT NOT NULL,
+    total BIGINT NOT NULL,
+    PRIMARY KEY (owner_name, template_id, status, outdated, dormant)
+);
+INSERT INTO workspace_counts (owner_name, template_id, status, outdated, dormant, total)
+    SELECT owner_name, template_id, status, outdated, counted_dormant, COUNT(*) FROM workspaces
+    WHERE counted = 1 GROUP BY owner_name, template_id, status, outdated, counted_dormant;
+CREATE TABLE workspace_count_deltas (
+    id {SERIAL_PK},
+    owner_name TEXT NOT NULL,
+    template_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    outdated BIGINT NOT NULL,
+    dormant BIGINT NOT NULL,
+    delta BIGINT NOT NULL
+);
+CREATE TABLE job_totals (
+    status TEXT NOT NULL,
+    shard BIGINT NOT NULL,
+    total BIGINT NOT NULL,
+    PRIMARY KEY (status, shard)
+);
+INSERT INTO job_totals (status, shard, total)
+    SELECT job_status, 0, COUNT(*) FROM workspace_builds
+    WHERE job_status IN ('succeeded', 'failed', 'canceled') GROUP BY job_status
 "#;
 
 /// The migration text for one dialect.

@@ -3,8 +3,8 @@ use sqlx::any::AnyRow;
 
 use crate::rows::*;
 use crate::{
-    conflict_on_unique, new_id, NewPreset, NewTemplateVersion, Preset, Result, Store, StoreError,
-    Template, TemplatePolicy, TemplateVersion,
+    conflict_on_unique, new_id, Cursor, KeyPart, NewPreset, NewTemplateVersion, Page, PageOf,
+    Preset, Result, Store, StoreError, Template, TemplatePolicy, TemplateVersion,
 };
 
 pub(crate) const TEMPLATE_COLUMNS: &str = "t.id AS t_id, t.name AS t_name, \
@@ -171,6 +171,7 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("template {template_id}")));
         }
+        crate::counts::mark_outdated_in(&mut tx, template_id).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -247,14 +248,42 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("template {id}")))
     }
 
-    pub async fn template_versions(&self, template_id: &str) -> Result<Vec<TemplateVersion>> {
+    /// One page of a template's versions, oldest first: a range scan of
+    /// the `(template_id, created_at)` index.
+    pub async fn template_versions(
+        &self,
+        template_id: &str,
+        page: &Page,
+    ) -> Result<PageOf<TemplateVersion>> {
+        let (after_ms, after_id) = match page.after() {
+            Some(cursor) => cursor.int_text().map_err(StoreError::from)?,
+            None => (i64::MIN, ""),
+        };
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM template_versions WHERE template_id = $1")
+                .bind(template_id)
+                .fetch_one(self.pool())
+                .await?;
         let rows = sqlx::query(&format!(
-            "SELECT {VERSION_COLUMNS} FROM template_versions WHERE template_id = $1 ORDER BY created_at, id"
+            "SELECT {VERSION_COLUMNS} FROM template_versions WHERE template_id = $1 \
+             AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4"
         ))
         .bind(template_id)
+        .bind(after_ms)
+        .bind(after_id)
+        .bind(page.fetch_limit())
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(version_from_row).collect()
+        let versions = rows
+            .iter()
+            .map(version_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(PageOf::from_fetched(versions, page, count, |version| {
+            Cursor(vec![
+                KeyPart::Int(version.created_at.as_millisecond()),
+                KeyPart::Text(version.id.clone()),
+            ])
+        }))
     }
 
     pub async fn template_version(&self, id: &str) -> Result<Option<TemplateVersion>> {

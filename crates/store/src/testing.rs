@@ -236,3 +236,148 @@ pub async fn owner_and_system_user(
         .expect("system user");
     (owner, system)
 }
+
+/// Every workspace (not deleted) of `owner` (a username) or of everybody,
+/// walked page by page: for tests, which may hold a whole list.
+///
+/// # Panics
+/// When the store refuses: tests are the only callers.
+pub async fn all_workspaces(store: &Store, owner: Option<&str>) -> Vec<crate::WorkspaceState> {
+    let query = crate::WorkspaceQuery {
+        owner: owner.map(str::to_string),
+        ..Default::default()
+    };
+    let mut page = crate::Page::max();
+    let mut all = Vec::new();
+    loop {
+        let found = store
+            .search_workspaces(&query, &page)
+            .await
+            .expect("search workspaces");
+        all.extend(found.items);
+        match found.next {
+            Some(next) => page = page.continue_after(&next).expect("cursor"),
+            None => return all,
+        }
+    }
+}
+
+/// Every build of a workspace, newest first (for tests).
+///
+/// # Panics
+/// When the store refuses: tests are the only callers.
+pub async fn all_builds(store: &Store, workspace_id: &str) -> Vec<crate::Build> {
+    let mut page = crate::Page::max();
+    let mut all = Vec::new();
+    loop {
+        let found = store.builds(workspace_id, &page).await.expect("builds");
+        all.extend(found.items);
+        match found.next {
+            Some(next) => page = page.continue_after(&next).expect("cursor"),
+            None => return all,
+        }
+    }
+}
+
+/// What [`seed_fleet`] writes.
+#[derive(Debug, Clone)]
+pub struct FleetSeed {
+    /// Workspaces, spread over the owners round-robin.
+    pub workspaces: i64,
+    /// Builds per workspace (the last one is the workspace's latest).
+    pub builds_per_workspace: i64,
+    /// `(user id, username)` of each owner.
+    pub owners: Vec<(String, String)>,
+    pub template_id: String,
+    /// The template's active version, and an older one every seventh
+    /// workspace is built on (so `outdated:true` matches some).
+    pub active_version_id: String,
+    pub old_version_id: String,
+    pub now: dayshift_schedule::Timestamp,
+}
+
+/// Writes a fleet straight into the tables with a few set-based
+/// statements (a recursive CTE both databases run), for benchmarks of
+/// 100,000 workspaces and a million builds that would take long through
+/// the per-workspace API. Workspace `i` is owned by owner `i % owners`,
+/// named `ws-<1000000 + i>`; its latest build makes it running (`i % 3 ==
+/// 0`), stopped (1) or failed (2); every seventh is outdated and every
+/// fiftieth dormant. The listing columns and job totals are written as
+/// the store keeps them.
+///
+/// # Panics
+/// When the database refuses: benchmarks are the only callers.
+pub async fn seed_fleet(store: &Store, seed: &FleetSeed) {
+    let now = seed.now.as_millisecond();
+    let owners = i64::try_from(seed.owners.len()).expect("owner count");
+    let k = seed.builds_per_workspace;
+    let numbers = "WITH RECURSIVE n(i) AS (SELECT CAST(1 AS BIGINT) UNION ALL \
+                   SELECT i + 1 FROM n WHERE i < $1)";
+    for (index, (owner_id, owner_name)) in seed.owners.iter().enumerate() {
+        let index = i64::try_from(index).expect("owner index");
+        sqlx::query(&format!(
+            "{numbers} INSERT INTO workspaces (id, owner_id, name, template_id, created_at, \
+             last_used_at, dormant_at, deleted, latest_build_id, owner_name, status, outdated) \
+             SELECT 'w' || CAST(i AS TEXT), $2, 'ws-' || CAST(1000000 + i AS TEXT), $3, $4, $4, \
+             CASE WHEN i % 50 = 0 THEN $4 END, 0, \
+             'b' || CAST(i AS TEXT) || '-' || CAST($5 AS TEXT), $6, \
+             CASE i % 3 WHEN 0 THEN 'running' WHEN 1 THEN 'stopped' ELSE 'failed' END, \
+             CASE WHEN i % 7 = 0 THEN 1 ELSE 0 END \
+             FROM n WHERE i % $7 = $8"
+        ))
+        .bind(seed.workspaces)
+        .bind(owner_id)
+        .bind(&seed.template_id)
+        .bind(now)
+        .bind(k)
+        .bind(owner_name)
+        .bind(owners)
+        .bind(index)
+        .execute(store.pool())
+        .await
+        .expect("seed workspaces");
+    }
+    for (index, (owner_id, _)) in seed.owners.iter().enumerate() {
+        let index = i64::try_from(index).expect("owner index");
+        sqlx::query(&format!(
+            "{numbers}, m(j) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT j + 1 FROM m WHERE j < $2) \
+             INSERT INTO workspace_builds (id, workspace_id, build_number, transition, reason, \
+             template_version_id, parameters_json, initiator_id, created_at, job_status, \
+             job_started_at, job_completed_at, job_worker, outputs_json) \
+             SELECT 'b' || CAST(i AS TEXT) || '-' || CAST(j AS TEXT), 'w' || CAST(i AS TEXT), j, \
+             CASE WHEN j = $2 AND i % 3 = 1 THEN 'stop' WHEN j = $2 THEN 'start' \
+                  WHEN j % 2 = 1 THEN 'start' ELSE 'stop' END, 'initiator', \
+             CASE WHEN i % 7 = 0 THEN $3 ELSE $4 END, '{{}}', $5, $6 - ($2 - j) * 60000, \
+             CASE WHEN j = $2 AND i % 3 = 2 THEN 'failed' ELSE 'succeeded' END, \
+             $6 - ($2 - j) * 60000, $6 - ($2 - j) * 60000, 'seed', '{{}}' \
+             FROM n, m WHERE i % $7 = $8"
+        ))
+        .bind(seed.workspaces)
+        .bind(k)
+        .bind(&seed.old_version_id)
+        .bind(&seed.active_version_id)
+        .bind(owner_id)
+        .bind(now)
+        .bind(owners)
+        .bind(index)
+        .execute(store.pool())
+        .await
+        .expect("seed builds");
+    }
+    sqlx::query(
+        "INSERT INTO job_totals (status, shard, total) \
+         SELECT job_status, 99, COUNT(*) FROM workspace_builds \
+         WHERE job_status IN ('succeeded', 'failed', 'canceled') GROUP BY job_status",
+    )
+    .execute(store.pool())
+    .await
+    .expect("seed job totals");
+    // PostgreSQL's autovacuum would analyse a table this size on its own;
+    // SQLite deployments never run ANALYZE, so neither does the seed.
+    if store.dialect() == crate::Dialect::Postgres {
+        sqlx::query("ANALYZE")
+            .execute(store.pool())
+            .await
+            .expect("analyze");
+    }
+}

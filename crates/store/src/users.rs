@@ -2,7 +2,10 @@ use dayshift_schedule::Timestamp;
 use sqlx::any::AnyRow;
 
 use crate::rows::*;
-use crate::{conflict_on_unique, new_id, NewUser, Result, Role, Store, StoreError, User};
+use crate::{
+    conflict_on_unique, new_id, Cursor, KeyPart, NewUser, Page, PageOf, Result, Role, Store,
+    StoreError, User,
+};
 
 const USER_COLUMNS: &str = "id, username, email, password_hash, role, is_system, created_at";
 
@@ -78,6 +81,28 @@ impl Store {
                 .fetch_one(self.pool())
                 .await?,
         )
+    }
+
+    /// One page of the people who can log in (system users left out),
+    /// by username: a range scan of the unique username index.
+    pub async fn users(&self, page: &Page) -> Result<PageOf<User>> {
+        let after = match page.after() {
+            Some(cursor) => cursor.texts::<1>().map_err(StoreError::from)?[0],
+            None => "",
+        };
+        let count = self.user_count().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE is_system = 0 AND username > $1 \
+             ORDER BY username LIMIT $2"
+        ))
+        .bind(after)
+        .bind(page.fetch_limit())
+        .fetch_all(self.pool())
+        .await?;
+        let users = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(PageOf::from_fetched(users, page, count, |user| {
+            Cursor(vec![KeyPart::Text(user.username.clone())])
+        }))
     }
 
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {

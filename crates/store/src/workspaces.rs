@@ -2,11 +2,14 @@ use dayshift_schedule::{SignedDuration, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::Transaction;
 
+use crate::counts::{self, CountGroup};
+use crate::page::{Cursor, KeyPart};
 use crate::rows::*;
+use crate::sql_filter::SqlFilter;
 use crate::templates::{template_from_row, TEMPLATE_COLUMNS};
 use crate::{
-    conflict_on_unique, new_id, Build, Job, JobStatus, LockMode, NewBuild, Result, Store,
-    StoreError, Workspace, WorkspaceChange, WorkspaceState,
+    conflict_on_unique, new_id, Build, Job, JobStatus, LockMode, NewBuild, Page, PageOf, Result,
+    Store, StoreError, Workspace, WorkspaceChange, WorkspaceQuery, WorkspaceState,
 };
 
 type Tx = Transaction<'static, sqlx::Any>;
@@ -313,11 +316,32 @@ impl Store {
             sqlx::query("UPDATE workspaces SET next_start_at = $1, next_due_at = $2 WHERE id = $3")
                 .bind(opt_ms(derived.next_start_at))
                 .bind(opt_ms(derived.next_due_at))
-                .bind(id)
+                .bind(&id)
                 .execute(&mut **tx)
                 .await?;
             state.workspace.next_start_at = derived.next_start_at;
             state.workspace.next_due_at = derived.next_due_at;
+        }
+        // The listing columns (what search filters, sorts and counts on)
+        // follow the state in the same transaction, so lists and counts
+        // are never stale.
+        let old = counts::stored_group(tx, &id).await?;
+        let listed = CountGroup::listing(&state);
+        let new = (!state.workspace.deleted).then(|| listed.clone());
+        if old != new {
+            sqlx::query(
+                "UPDATE workspaces SET owner_name = $1, status = $2, outdated = $3, \
+                 counted = $4, counted_dormant = $5 WHERE id = $6",
+            )
+            .bind(&listed.owner_name)
+            .bind(&listed.status)
+            .bind(listed.outdated)
+            .bind(i64::from(new.is_some()))
+            .bind(listed.dormant)
+            .bind(&id)
+            .execute(&mut **tx)
+            .await?;
+            counts::move_between_groups(tx, old.as_ref(), new.as_ref()).await?;
         }
         Ok(state)
     }
@@ -366,28 +390,85 @@ impl Store {
         row.as_ref().map(state_from_row).transpose()
     }
 
-    /// Workspaces that are not deleted, of one owner or of everybody.
-    pub async fn workspaces(&self, owner_id: Option<&str>) -> Result<Vec<WorkspaceState>> {
-        let rows = match owner_id {
-            Some(owner) => {
-                sqlx::query(&format!(
-                    "{} WHERE w.deleted = 0 AND w.owner_id = $1 ORDER BY u.username, w.name",
-                    state_select()
-                ))
-                .bind(owner)
-                .fetch_all(self.pool())
-                .await?
+    /// One page of the workspaces matching `query` (not deleted), sorted
+    /// by owner name, name and id.
+    ///
+    /// The page is one index range scan: every filter but `name:` is an
+    /// equality on a column with an index `(filter, owner_name, name, id)`
+    /// (`owner:` uses the sort index itself), and the cursor is a row-value
+    /// comparison on that suffix (on `(name, id)` when the owner is fixed,
+    /// so the owner's equality and the cursor are one range). Further
+    /// filters are checked on the rows the scan visits; `name:` substrings
+    /// cannot use an index and are checked the same way.
+    ///
+    /// `count` is exact and read from the count groups (see `counts.rs`)
+    /// without touching workspace rows. With `name:` terms the groups
+    /// cannot answer; the count is then an index count over the same range,
+    /// taken on the first page only and carried in the cursor.
+    pub async fn search_workspaces(
+        &self,
+        query: &WorkspaceQuery,
+        page: &Page,
+    ) -> Result<PageOf<WorkspaceState>> {
+        let filter = SqlFilter::workspace_search(query);
+        let (after, carried_count) = match page.after() {
+            Some(cursor) => {
+                let [owner, name, id, count] = cursor.texts::<4>().map_err(StoreError::from)?;
+                (Some([owner, name, id]), count.parse::<i64>().ok())
             }
-            None => {
-                sqlx::query(&format!(
-                    "{} WHERE w.deleted = 0 ORDER BY u.username, w.name",
-                    state_select()
-                ))
-                .fetch_all(self.pool())
-                .await?
+            None => (None, None),
+        };
+        let count = match (SqlFilter::count_groups(query), carried_count) {
+            (Some(groups), _) => self.count_from_groups(&groups).await?,
+            (None, Some(count)) => count,
+            (None, None) => {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM workspaces w WHERE {}",
+                    filter.conditions()
+                );
+                filter
+                    .bind_scalar(sqlx::query_scalar(&sql))
+                    .fetch_one(self.pool())
+                    .await?
             }
         };
-        rows.iter().map(state_from_row).collect()
+        let owner_fixed = query.owner.is_some() || query.visible_to.is_some();
+        let mut scan = filter.clone();
+        if let Some([owner, name, id]) = after {
+            if owner_fixed {
+                scan.push_after("(w.name, w.id)", vec![name.into(), id.into()]);
+            } else {
+                scan.push_after(
+                    "(w.owner_name, w.name, w.id)",
+                    vec![owner.into(), name.into(), id.into()],
+                );
+            }
+        }
+        let order = if owner_fixed {
+            "w.name, w.id"
+        } else {
+            "w.owner_name, w.name, w.id"
+        };
+        let sql = format!(
+            "{} WHERE {} ORDER BY {order} LIMIT {}",
+            state_select(),
+            scan.conditions(),
+            page.fetch_limit()
+        );
+        let rows = scan.bind(sqlx::query(&sql)).fetch_all(self.pool()).await?;
+        let states = rows
+            .iter()
+            .map(state_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let count_text = count.to_string();
+        Ok(PageOf::from_fetched(states, page, count, |state| {
+            Cursor(vec![
+                KeyPart::Text(state.workspace.owner_name.clone()),
+                KeyPart::Text(state.workspace.name.clone()),
+                KeyPart::Text(state.workspace.id.clone()),
+                KeyPart::Text(count_text.clone()),
+            ])
+        }))
     }
 
     /// Ids of workspaces whose derived due time has come: an index range
@@ -427,16 +508,36 @@ impl Store {
         value.map(|v| ts_from_ms(v, "next_due_at")).transpose()
     }
 
-    /// All builds of a workspace, newest first.
-    pub async fn builds(&self, workspace_id: &str) -> Result<Vec<Build>> {
+    /// One page of a workspace's builds, newest first: a range scan of
+    /// the `(workspace_id, build_number)` unique index.
+    pub async fn builds(&self, workspace_id: &str, page: &Page) -> Result<PageOf<Build>> {
+        let before = page
+            .after()
+            .map(|cursor| cursor.int())
+            .transpose()
+            .map_err(StoreError::from)?
+            .unwrap_or(i64::MAX);
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM workspace_builds WHERE workspace_id = $1")
+                .bind(workspace_id)
+                .fetch_one(self.pool())
+                .await?;
         let rows = sqlx::query(&format!(
             "SELECT {BUILD_COLUMNS} FROM workspace_builds b WHERE b.workspace_id = $1 \
-             ORDER BY b.build_number DESC"
+             AND b.build_number < $2 ORDER BY b.build_number DESC LIMIT $3"
         ))
         .bind(workspace_id)
+        .bind(before)
+        .bind(page.fetch_limit())
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(build_from_row).collect()
+        let builds = rows
+            .iter()
+            .map(build_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(PageOf::from_fetched(builds, page, count, |build| {
+            Cursor(vec![KeyPart::Int(build.build_number)])
+        }))
     }
 
     pub async fn build(&self, id: &str) -> Result<Option<Build>> {

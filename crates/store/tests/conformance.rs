@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dayshift_schedule::{SignedDuration, Timestamp};
-use dayshift_store::testing::{self, Backend};
+use dayshift_store::testing::{self, all_builds, all_workspaces, Backend};
 use dayshift_store::*;
 
 fn t(s: &str) -> Timestamp {
@@ -249,7 +249,11 @@ async fn templates_versions_and_presets(store: &Store) {
         template.active_version_id, v2.id,
         "a new version becomes active"
     );
-    let versions = store.template_versions(&template.id).await.unwrap();
+    let versions = store
+        .template_versions(&template.id, &Page::max())
+        .await
+        .unwrap()
+        .items;
     assert_eq!(
         versions.iter().map(|v| &v.id).collect::<Vec<_>>(),
         vec![&v1.id, &v2.id]
@@ -388,8 +392,8 @@ async fn workspace_names_are_unique_per_owner_until_deleted(store: &Store) {
         .create_workspace(bobs, start_build(&bob, &template.active_version_id), t(NOW))
         .await
         .unwrap();
-    assert_eq!(store.workspaces(Some(&owner.id)).await.unwrap().len(), 1);
-    assert_eq!(store.workspaces(None).await.unwrap().len(), 2);
+    assert_eq!(all_workspaces(store, Some(&owner.username)).await.len(), 1);
+    assert_eq!(all_workspaces(store, None).await.len(), 2);
 }
 
 /// Acquires the workspace's pending job and completes it.
@@ -521,10 +525,8 @@ async fn build_numbers_never_repeat_under_concurrency(store: &Store) {
         }
     }
     assert_eq!(created, 1, "exactly one concurrent caller inserts a build");
-    let numbers: Vec<i64> = store
-        .builds(&ws.workspace.id)
+    let numbers: Vec<i64> = all_builds(store, &ws.workspace.id)
         .await
-        .unwrap()
         .iter()
         .map(|b| b.build_number)
         .collect();

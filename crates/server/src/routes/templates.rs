@@ -9,7 +9,8 @@ use dayshift_store::{NewTemplateVersion, Template, TemplatePolicy, TemplateVersi
 use crate::auth::CurrentUser;
 use crate::convert;
 use crate::error::{ApiErr, ApiResult};
-use crate::extract::Json;
+use crate::extract::{Json, Query};
+use crate::paging::PageQuery;
 use crate::state::AppState;
 use crate::validate;
 
@@ -241,17 +242,29 @@ pub async fn create_version(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v2/templates/{template}/versions", params(("template" = String, Path, description = "id or name")),
-    responses((status = 200, body = Vec<sdk::TemplateVersion>)))]
+#[utoipa::path(get, path = "/api/v2/templates/{template}/versions",
+    params(
+        ("template" = String, Path, description = "id or name"),
+        ("limit" = Option<u32>, Query, description = "rows per page, 1-1000 (default 100)"),
+        ("after" = Option<String>, Query, description = "the `next` cursor of the previous page"),
+    ),
+    responses((status = 200, body = sdk::TemplateVersionsPage), (status = 400, body = sdk::ApiError), (status = 404, body = sdk::ApiError)))]
 pub async fn list_versions(
     State(state): State<AppState>,
     _caller: CurrentUser,
     Path(id): Path<String>,
-) -> ApiResult<axum::Json<Vec<sdk::TemplateVersion>>> {
+    Query(paging): Query<PageQuery>,
+) -> ApiResult<axum::Json<sdk::TemplateVersionsPage>> {
+    let page = paging.page()?;
     let template = find_template(&state, &id).await?;
-    let mut out = Vec::new();
-    for version in state.store.template_versions(&template.id).await? {
-        out.push(version_view(&state, &template, &version).await?);
+    let found = state.store.template_versions(&template.id, &page).await?;
+    let mut versions = Vec::with_capacity(found.items.len());
+    for version in &found.items {
+        versions.push(version_view(&state, &template, version).await?);
     }
-    Ok(axum::Json(out))
+    Ok(axum::Json(sdk::TemplateVersionsPage {
+        versions,
+        count: found.count,
+        next: found.next,
+    }))
 }

@@ -6,7 +6,8 @@ use dayshift_store::{NewUser, Role};
 use crate::auth::{hash_password, new_token, verify_password, CurrentUser, SESSION_LIFETIME};
 use crate::convert;
 use crate::error::{ApiErr, ApiResult};
-use crate::extract::Json;
+use crate::extract::{Json, Query};
+use crate::paging::PageQuery;
 use crate::state::AppState;
 use crate::validate;
 
@@ -83,6 +84,26 @@ pub async fn create_user(
     let created = state.store.create_user(user, state.clock.now()).await?;
     tracing::info!(username = %created.username, role = %created.role, "user created");
     Ok((StatusCode::CREATED, axum::Json(convert::user(&created))))
+}
+
+#[utoipa::path(get, path = "/api/v2/users",
+    params(
+        ("limit" = Option<u32>, Query, description = "rows per page, 1-1000 (default 100)"),
+        ("after" = Option<String>, Query, description = "the `next` cursor of the previous page"),
+    ),
+    responses((status = 200, body = sdk::UsersPage), (status = 400, body = sdk::ApiError), (status = 403, body = sdk::ApiError)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    caller: CurrentUser,
+    Query(paging): Query<PageQuery>,
+) -> ApiResult<axum::Json<sdk::UsersPage>> {
+    caller.require_owner()?;
+    let found = state.store.users(&paging.page()?).await?;
+    Ok(axum::Json(sdk::UsersPage {
+        users: found.items.iter().map(convert::user).collect(),
+        count: found.count,
+        next: found.next,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v2/users/me", responses((status = 200, body = sdk::User)))]

@@ -8,7 +8,7 @@ use dayshift_schedule::{Schedule, SignedDuration};
 use dayshift_sdk as sdk;
 use dayshift_store::{
     BuildReason, JobStatus, LockMode, NewBuild, NewWorkspace, Transition, WorkspaceChange,
-    WorkspaceState,
+    WorkspaceQuery, WorkspaceState,
 };
 use serde::Deserialize;
 
@@ -16,6 +16,7 @@ use crate::auth::CurrentUser;
 use crate::convert;
 use crate::error::{ApiErr, ApiResult};
 use crate::extract::{Json, Query};
+use crate::paging::PageQuery;
 use crate::routes::templates::{find_template, manifest_of};
 use crate::state::AppState;
 use crate::validate;
@@ -59,24 +60,46 @@ async fn update(
 pub struct ListQuery {
     #[serde(default)]
     all: bool,
+    #[serde(default)]
+    q: String,
 }
 
-#[utoipa::path(get, path = "/api/v2/workspaces", params(("all" = Option<bool>, Query, description = "owners: everybody's workspaces")),
-    responses((status = 200, body = Vec<sdk::Workspace>)))]
+/// The search a caller's list request stands for. Members see only their
+/// own workspaces whatever they ask; owners see their own unless they ask
+/// for everybody's (`all`) or name an owner (`owner:`).
+pub fn workspace_query(caller: &CurrentUser, all: bool, q: &str) -> ApiResult<WorkspaceQuery> {
+    let mut query = WorkspaceQuery::parse(q, &caller.0.username)
+        .map_err(|e| ApiErr::invalid("q", e.to_string()))?;
+    if !caller.is_owner() || (!all && query.owner.is_none()) {
+        query.visible_to = Some(caller.0.username.clone());
+    }
+    Ok(query)
+}
+
+#[utoipa::path(get, path = "/api/v2/workspaces",
+    params(
+        ("all" = Option<bool>, Query, description = "owners: everybody's workspaces"),
+        ("q" = Option<String>, Query, description = "search, terms ANDed: owner:NAME|me, template:NAME, status:S, name:SUB, outdated:true|false, dormant:true|false; a bare word is name:"),
+        ("limit" = Option<u32>, Query, description = "rows per page, 1-1000 (default 100)"),
+        ("after" = Option<String>, Query, description = "the `next` cursor of the previous page"),
+    ),
+    responses((status = 200, body = sdk::WorkspacesPage), (status = 400, body = sdk::ApiError)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: CurrentUser,
     Query(query): Query<ListQuery>,
-) -> ApiResult<axum::Json<Vec<sdk::Workspace>>> {
-    let owner = if query.all && caller.is_owner() {
-        None
-    } else {
-        Some(caller.0.id.as_str())
-    };
-    let workspaces = state.store.workspaces(owner).await?;
-    Ok(axum::Json(
-        workspaces.iter().map(convert::workspace).collect(),
-    ))
+    Query(paging): Query<PageQuery>,
+) -> ApiResult<axum::Json<sdk::WorkspacesPage>> {
+    let search = workspace_query(&caller, query.all, &query.q)?;
+    let found = state
+        .store
+        .search_workspaces(&search, &paging.page()?)
+        .await?;
+    Ok(axum::Json(sdk::WorkspacesPage {
+        workspaces: found.items.iter().map(convert::workspace).collect(),
+        count: found.count,
+        next: found.next,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v2/workspaces/{id}", responses((status = 200, body = sdk::Workspace), (status = 404, body = sdk::ApiError)))]
@@ -343,15 +366,26 @@ pub async fn create_build(
     Ok((StatusCode::CREATED, axum::Json(convert::build(&build))))
 }
 
-#[utoipa::path(get, path = "/api/v2/workspaces/{id}/builds", responses((status = 200, body = Vec<sdk::WorkspaceBuild>)))]
+#[utoipa::path(get, path = "/api/v2/workspaces/{id}/builds",
+    params(
+        ("limit" = Option<u32>, Query, description = "rows per page, 1-1000 (default 100)"),
+        ("after" = Option<String>, Query, description = "the `next` cursor of the previous page"),
+    ),
+    responses((status = 200, body = sdk::WorkspaceBuildsPage), (status = 400, body = sdk::ApiError), (status = 404, body = sdk::ApiError)))]
 pub async fn list_builds(
     State(state): State<AppState>,
     caller: CurrentUser,
     Path(id): Path<String>,
-) -> ApiResult<axum::Json<Vec<sdk::WorkspaceBuild>>> {
+    Query(paging): Query<PageQuery>,
+) -> ApiResult<axum::Json<sdk::WorkspaceBuildsPage>> {
+    let page = paging.page()?;
     let ws = visible(&state, &caller, &id).await?;
-    let builds = state.store.builds(&ws.workspace.id).await?;
-    Ok(axum::Json(builds.iter().map(convert::build).collect()))
+    let builds = state.store.builds(&ws.workspace.id, &page).await?;
+    Ok(axum::Json(sdk::WorkspaceBuildsPage {
+        builds: builds.items.iter().map(convert::build).collect(),
+        count: builds.count,
+        next: builds.next,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
