@@ -63,6 +63,10 @@ pub enum Command {
     Server(ServerArgs),
     /// Log in to a dayshift server and remember the session.
     Login(LoginArgs),
+    /// End the saved session on the server and forget it.
+    Logout,
+    /// Show who the saved session belongs to.
+    Whoami,
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),

@@ -16,8 +16,10 @@ pub const FAILED_DELETE_RETRY: SignedDuration = SignedDuration::from_hours(24);
 pub struct LifecyclePolicy;
 
 /// The workspace's autostart schedule when it may fire at all: set,
-/// parseable, allowed by the template, not dormant, not an unclaimed
-/// prebuild.
+/// allowed by the template, not dormant, not an unclaimed prebuild. A
+/// stored schedule that no longer parses (its zone left the time zone
+/// database of a newer binary) is a loud error: logged here at every
+/// evaluation, and shown on the workspace ([`autostart_error`]).
 pub fn autostart_schedule(state: &WorkspaceState) -> Option<Schedule> {
     let ws = &state.workspace;
     if !state.template.policy.allow_user_autostart
@@ -26,7 +28,27 @@ pub fn autostart_schedule(state: &WorkspaceState) -> Option<Schedule> {
     {
         return None;
     }
-    Schedule::parse_weekly(ws.autostart_schedule.as_deref()?).ok()
+    match Schedule::parse_weekly(ws.autostart_schedule.as_deref()?) {
+        Ok(schedule) => Some(schedule),
+        Err(error) => {
+            tracing::warn!(
+                workspace = %ws.id,
+                schedule = ws.autostart_schedule.as_deref().unwrap_or_default(),
+                %error,
+                "autostart schedule cannot be evaluated; the workspace will not start on schedule until it is set again"
+            );
+            None
+        }
+    }
+}
+
+/// Why the workspace's stored autostart schedule cannot be evaluated, if
+/// it cannot (shown on the workspace so the owner can set it again).
+pub fn autostart_error(state: &WorkspaceState) -> Option<String> {
+    let stored = state.workspace.autostart_schedule.as_deref()?;
+    Schedule::parse_weekly(stored)
+        .err()
+        .map(|e| format!("autostart schedule {stored:?} cannot be evaluated: {e}"))
 }
 
 /// The next allowed autostart strictly after `after`.

@@ -117,7 +117,7 @@ pub fn restore(archive: Option<&[u8]>, dir: &Path, limit: u64) -> Result<(), Sta
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(wrap(e)),
     }
-    create_private_dir(dir).map_err(wrap)?;
+    crate::bundle::create_private_dir_all(dir).map_err(wrap)?;
     let Some(archive) = archive else {
         return Ok(());
     };
@@ -130,16 +130,6 @@ pub fn restore(archive: Option<&[u8]>, dir: &Path, limit: u64) -> Result<(), Sta
     // paths, `..`, links leading out).
     tar.unpack(dir).map_err(wrap)?;
     make_private(dir).map_err(wrap)
-}
-
-/// Creates `dir` and missing parents, each new one with mode 0700.
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(STATE_MODE)
-        .create(dir)?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(STATE_MODE))
 }
 
 /// Sets mode 0700 on `dir` and every directory and regular file below it

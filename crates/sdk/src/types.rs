@@ -70,6 +70,52 @@ pub struct LoginResponse {
     pub user: User,
 }
 
+/// How a session was started.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionKind {
+    /// An API token (`dayshift login`, scripts).
+    Token,
+    /// A web dashboard cookie.
+    Cookie,
+}
+
+/// A session as listed by `GET /users/me/sessions` (never its secret).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub kind: SessionKind,
+    /// What started it: the client's `User-Agent`, e.g. `dayshift-cli/0.1.0`.
+    pub label: String,
+    pub created_at: Timestamp,
+    /// Kept to the minute.
+    pub last_used_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// The session this request was made with.
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<Session>,
+}
+
+/// `DELETE /users/{user}/sessions`: how many sessions ended.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionsEnded {
+    pub ended: u64,
+}
+
+/// `PUT /users/{user}/password`. Changing one's own password needs the
+/// current one; an owner resetting another user's does not.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_password: Option<String>,
+    pub password: String,
+}
+
 /// One file of an uploaded template directory.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TemplateFile {
@@ -280,6 +326,11 @@ pub struct Workspace {
     pub template_name: String,
     pub status: WorkspaceStatus,
     pub autostart_schedule: Option<String>,
+    /// Set when the stored autostart schedule cannot be evaluated (e.g. its
+    /// zone is unknown to this server's time zone database): the workspace
+    /// will not start on schedule until the schedule is set again.
+    #[serde(default)]
+    pub autostart_error: Option<String>,
     pub ttl_ms: Option<i64>,
     pub next_start_at: Option<Timestamp>,
     pub last_used_at: Timestamp,
@@ -352,10 +403,13 @@ pub struct PreviewPoint {
     pub local: String,
 }
 
+/// A maximal continuous range of a schedule. `null` is an unbounded end:
+/// a range already under way as far back as the search looked (`start`),
+/// or one that never ends (`end`, e.g. `* * * * *`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct PreviewRange {
-    pub start: Timestamp,
-    pub end: Timestamp,
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

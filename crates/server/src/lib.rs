@@ -11,6 +11,7 @@ mod convert;
 mod error;
 mod external_provisioner;
 mod extract;
+mod login;
 mod openapi;
 mod paging;
 mod prebuild_claim;
@@ -29,7 +30,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use dayshift_lifecycle::prebuilds::{PoolDue, Reconciler};
 use dayshift_lifecycle::wake::drive_ticks;
@@ -44,6 +45,7 @@ pub use dayshift_lifecycle::prebuilds::PoolRules;
 pub use dayshift_lifecycle::ManualClock;
 pub use dayshift_provisioner::state::DEFAULT_STATE_LIMIT;
 pub use external_provisioner::{run_external_provisioner, ExternalProvisionerConfig};
+pub use login::{Limit, LoginLimits};
 pub use provisioning::{DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_SHUTDOWN_GRACE};
 pub use state::AppState;
 
@@ -68,6 +70,11 @@ pub struct ServerConfig {
     /// On shutdown, running builds get this long to finish before they are
     /// canceled (and fail, the reason in their log).
     pub shutdown_grace: Duration,
+    /// Login throttling and the bound on concurrent password hashes.
+    pub login: LoginLimits,
+    /// The clock of session lifetimes and login throttling: real time
+    /// (`None`), even under `--dev-clock`; tests set a manual one.
+    pub session_clock: Option<ManualClock>,
 }
 
 impl ServerConfig {
@@ -89,6 +96,8 @@ impl ServerConfig {
             // Tests that shut down with builds in flight need not wait;
             // those about shutting down set their own.
             shutdown_grace: Duration::ZERO,
+            login: LoginLimits::default(),
+            session_clock: None,
         }
     }
 }
@@ -154,13 +163,15 @@ pub async fn start(
             anyhow::Error::new(e).context(format!("{what} {}", redact(url)))
         })?,
         None => {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("cannot create data directory {}", config.data_dir.display())
-            })?;
             let path = config.data_dir.join("dayshift.db");
-            Store::open_sqlite(&path, policy)
+            private_files(&config.data_dir, &path)?;
+            let store = Store::open_sqlite(&path, policy)
                 .await
-                .with_context(|| format!("cannot open the SQLite database {}", path.display()))?
+                .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
+            // SQLite gives -wal and -shm the database file's mode; make sure
+            // of it for files left by an older version.
+            private_files(&config.data_dir, &path)?;
+            store
         }
     };
     let dev_clock = match (clock, config.dev_clock) {
@@ -187,10 +198,15 @@ pub async fn start(
     let rearm_executor = Arc::new(Notify::new());
     let prometheus = install_metrics_recorder();
     let cancel = CancellationToken::new();
+    let session_clock: Arc<dyn Clock> = match &config.session_clock {
+        Some(manual) => Arc::new(manual.clone()),
+        None => Arc::new(SystemClock),
+    };
     let state = AppState::new(state::Inner {
         store: store.clone(),
         clock: clock.clone(),
-        session_clock: Arc::new(SystemClock),
+        session_clock: session_clock.clone(),
+        passwords: login::Passwords::new(config.login, session_clock),
         dev_clock,
         executor: executor.clone(),
         rearm_executor: rearm_executor.clone(),
@@ -311,6 +327,7 @@ pub async fn start(
     {
         let cancel = cancel.child_token();
         tasks.spawn(async move {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { cancel.cancelled().await })
                 .await;
@@ -328,6 +345,35 @@ pub async fn start(
         cancel,
         tasks,
     })
+}
+
+/// Files at rest are private to the server's user: the data directory
+/// 0700, the database and its -wal/-shm files 0600 (they hold password and
+/// session hashes). The database file is created 0600 before SQLite opens
+/// it, so it is never readable by others, even for an instant.
+fn private_files(data_dir: &std::path::Path, db: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    dayshift_provisioner::bundle::create_private_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(db)
+        .with_context(|| format!("cannot create {}", db.display()))?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let file = std::path::PathBuf::from(name);
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot make {} private", file.display()))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs the server until SIGTERM or SIGINT, then shuts down gracefully
@@ -435,16 +481,24 @@ fn install_metrics_recorder() -> Option<metrics_exporter_prometheus::PrometheusH
         .clone()
 }
 
-/// Largest request body (template uploads are base64 JSON).
-const MAX_BODY: usize = 32 * 1024 * 1024;
-
 pub fn router(state: AppState) -> Router {
     use routes::*;
     let api = Router::new()
         .route("/users/first", post(users::create_first_user))
         .route("/users/login", post(users::login))
         .route("/users", get(users::list_users).post(users::create_user))
+        .route("/users/logout", post(users::logout))
         .route("/users/me", get(users::me))
+        .route(
+            "/users/me/sessions",
+            get(users::list_sessions).delete(users::end_my_sessions),
+        )
+        .route("/users/me/sessions/{id}", delete(users::end_session))
+        .route(
+            "/users/{user}/sessions",
+            delete(users::end_sessions_of_user),
+        )
+        .route("/users/{user}/password", put(users::change_password))
         .route(
             "/users/{user}/workspace/{name}",
             get(workspaces::get_by_name),
@@ -479,13 +533,16 @@ pub fn router(state: AppState) -> Router {
         .route("/debug/clock", post(debug::set_clock))
         .route("/openapi.json", get(openapi::document))
         .merge(provisioner::router(state.workspace_state_limit))
-        .fallback(not_found);
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/api/v2", api)
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(middleware::from_fn(errors_as_json))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             server_time_and_metrics,
@@ -497,19 +554,103 @@ async fn not_found() -> error::ApiErr {
     error::ApiErr::not_found("no such route")
 }
 
+async fn method_not_allowed(
+    method: axum::http::Method,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> error::ApiErr {
+    error::ApiErr::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "method {} is not allowed on {}",
+            bounded_method(&method),
+            uri.path()
+        ),
+    )
+}
+
+/// Longest request target accepted (path and query).
+pub const MAX_URI_LENGTH: usize = 8 * 1024;
+
+/// Every error answer has the API's JSON shape, whoever produced it (axum's
+/// own rejections, body limits, layers): a non-JSON error body is replaced
+/// by `{"message": ...}` with the status's reason. Over-long request
+/// targets are refused here with a 414 before any routing.
+async fn errors_as_json(request: Request, next: Next) -> Response {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::response::IntoResponse;
+    let uri_length = request.uri().to_string().len();
+    if uri_length > MAX_URI_LENGTH {
+        return error::ApiErr::new(
+            axum::http::StatusCode::URI_TOO_LONG,
+            format!("request URI is {uri_length} bytes long; the limit is {MAX_URI_LENGTH}"),
+        )
+        .into_response();
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let mut err = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        extract::body_too_large()
+    } else {
+        let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+        error::ApiErr::new(status, reason)
+    };
+    err.retry_after = response
+        .headers()
+        .get(axum::http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let mut answer = err.into_response();
+    if let Some(allow) = response.headers().get(axum::http::header::ALLOW) {
+        answer
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow.clone());
+    }
+    answer
+}
+
+/// The method as a metrics label: the standard ones by name, anything a
+/// client made up as `other`, so labels stay bounded.
+fn bounded_method(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Stamps every answer with the server's clock and counts requests.
 async fn server_time_and_metrics(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let method = request.method().to_string();
+    let method = bounded_method(request.method());
+    // The route's pattern (`/api/v2/workspaces/{id}`), never the raw path:
+    // made-up paths all count as `unmatched`.
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let started = std::time::Instant::now();
     let mut response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("dayshift_http_requests_total", "method" => method.clone(), "status" => status)
+    metrics::counter!("dayshift_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
-    metrics::histogram!("dayshift_http_request_duration_seconds", "method" => method)
+    metrics::histogram!("dayshift_http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     if let Ok(value) = HeaderValue::from_str(&state.clock.now().to_string()) {
         response

@@ -21,6 +21,8 @@ pub struct Inner {
     /// Session lifetimes follow real time even under `--dev-clock`:
     /// moving the dev clock a month ahead must not log everybody out.
     pub session_clock: Arc<dyn Clock>,
+    /// Password hashing off the async workers, and login throttling.
+    pub passwords: crate::login::Passwords,
     /// Set only with `--dev-clock`.
     pub dev_clock: Option<ManualClock>,
     pub executor: Executor,

@@ -20,6 +20,7 @@ mod prebuilds;
 mod rows;
 mod schema;
 mod search;
+mod sessions;
 mod sql_filter;
 mod templates;
 pub mod testing;
@@ -37,6 +38,7 @@ pub use model::*;
 pub use page::{Cursor, KeyPart, Page, PageError, PageOf, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 pub use prebuilds::*;
 pub use search::{SearchError, WorkspaceQuery};
+pub use sessions::{NewSession, Session, SessionKind};
 pub use workspaces::{Applied, NewWorkspace};
 
 #[derive(Debug, thiserror::Error)]

@@ -120,23 +120,30 @@ pub async fn get_by_name(
     caller: CurrentUser,
     Path((user, name)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<sdk::Workspace>> {
-    let owner = if user == "me" || user == caller.0.username || user == caller.0.id {
+    let own = user == "me" || user == caller.0.username || user == caller.0.id;
+    let owner = if own {
         Some(caller.0.clone())
     } else if let Some(u) = state.store.user_by_username(&user).await? {
         Some(u)
     } else {
         state.store.user_by_id(&user).await?
     };
-    let not_found = || ApiErr::not_found(format!("workspace {user}/{name} not found"));
+    // One answer for a workspace that does not exist and one the caller
+    // may not see, naming what was asked for (never `me`, never an id).
+    let shown_user = if own {
+        caller.0.username.as_str()
+    } else {
+        user.as_str()
+    };
+    let not_found = || ApiErr::not_found(format!("workspace {shown_user}/{name} not found"));
     let owner = owner.ok_or_else(not_found)?;
     let ws = state
         .store
         .workspace_by_owner_and_name(&owner.id, &name)
         .await?
+        .filter(|ws| caller.is_owner() || ws.workspace.owner_id == caller.0.id)
         .ok_or_else(not_found)?;
-    Ok(axum::Json(convert::workspace(
-        &visible(&state, &caller, &ws.workspace.id).await?,
-    )))
+    Ok(axum::Json(convert::workspace(&ws)))
 }
 
 /// Parses an autostart schedule from a request, normalised; `None` and
@@ -189,6 +196,16 @@ pub async fn create(
     Json(req): Json<sdk::CreateWorkspaceRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<sdk::Workspace>)> {
     validate::name("name", &req.name)?;
+    validate::max_len("template", &req.template, validate::MAX_REFERENCE)?;
+    if let Some(id) = &req.template_version_id {
+        validate::max_len("template_version_id", id, validate::MAX_REFERENCE)?;
+    }
+    if let Some(preset) = &req.preset {
+        validate::max_len("preset", preset, validate::MAX_REFERENCE)?;
+    }
+    if let Some(parameters) = &req.parameters {
+        validate::parameters("parameters", parameters)?;
+    }
     let template = find_template(&state, &req.template).await?;
     let version_id = req
         .template_version_id
