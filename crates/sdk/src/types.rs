@@ -44,15 +44,27 @@ pub struct User {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateFirstUserRequest {
+    #[schema(min_length = 1, max_length = 32, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub username: String,
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f.][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub email: String,
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
+    #[schema(min_length = 1, max_length = 32, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub username: String,
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f.][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub email: String,
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
     #[serde(default)]
     pub role: Option<Role>,
@@ -60,7 +72,9 @@ pub struct CreateUserRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(max_length = 254)]
     pub username: String,
+    #[schema(max_length = 256)]
     pub password: String,
 }
 
@@ -112,13 +126,17 @@ pub struct SessionsEnded {
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub old_password: Option<String>,
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
 }
 
 /// One file of an uploaded template directory.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TemplateFile {
+    /// Relative, `/`-separated; each name at most 255 bytes.
+    #[schema(min_length = 1, max_length = 1024)]
     pub path: String,
     /// Unix permission bits, e.g. 493 (0o755) for scripts.
     pub mode: u32,
@@ -127,6 +145,7 @@ pub struct TemplateFile {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateTemplateRequest {
+    #[schema(min_length = 1, max_length = 32, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub name: String,
     pub files: Vec<TemplateFile>,
 }
@@ -346,16 +365,23 @@ pub struct Workspace {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspaceRequest {
+    #[schema(min_length = 1, max_length = 32, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub name: String,
     /// Template name or id.
+    #[schema(max_length = 64)]
     pub template: String,
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub template_version_id: Option<String>,
+    /// At most 64; names up to 64 bytes, values up to 4096.
     #[serde(default)]
     pub parameters: Option<BTreeMap<String, String>>,
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub preset: Option<String>,
+    /// Cron (DESIGN §4), at most 256 bytes; stored normalised.
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub autostart_schedule: Option<String>,
     #[serde(default)]
     pub ttl_ms: Option<i64>,
@@ -378,6 +404,8 @@ pub struct BuildLogLine {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UpdateAutostartRequest {
+    /// Cron (DESIGN §4), at most 256 bytes; `null` or `""` clears it.
+    #[schema(max_length = 256)]
     pub schedule: Option<String>,
 }
 

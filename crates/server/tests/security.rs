@@ -635,3 +635,35 @@ async fn an_unresolvable_zone_is_a_visible_error() {
     assert!(error.contains("Mars/Olympus"), "{error}");
     assert!(error.contains("unknown time zone"), "{error}");
 }
+
+/// The document names the session header as a security scheme and lists
+/// what every operation can answer (schemathesis checks the rest in CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_auth_and_every_answer() {
+    let s = TestServer::start().await;
+    let doc: serde_json::Value = reqwest::get(format!("{}/api/v2/openapi.json", s.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let scheme = &doc["components"]["securitySchemes"]["session_token"];
+    assert_eq!(scheme["type"], "apiKey");
+    assert_eq!(scheme["in"], "header");
+    assert_eq!(scheme["name"], SESSION_TOKEN_HEADER);
+    let get = &doc["paths"]["/api/v2/workspaces/{id}"]["get"];
+    assert!(get["security"].is_array());
+    for status in ["200", "401", "404"] {
+        assert!(get["responses"][status].is_object(), "{status}: {get}");
+    }
+    let create = &doc["paths"]["/api/v2/workspaces"]["post"];
+    for status in ["201", "400", "401", "404", "409", "413", "415"] {
+        assert!(create["responses"][status].is_object(), "{status}");
+    }
+    let login = &doc["paths"]["/api/v2/users/login"]["post"];
+    assert!(login["security"].is_null(), "logging in needs no session");
+    assert!(login["responses"]["429"]["headers"]["Retry-After"].is_object());
+    let name = &doc["components"]["schemas"]["CreateWorkspaceRequest"]["properties"]["name"];
+    assert_eq!(name["maxLength"], 32);
+    assert!(name["pattern"].is_string());
+}

@@ -168,6 +168,8 @@ pub async fn end_sessions_of_user(
 
 /// `DELETE /users/me/sessions`: the static `/users/me/sessions` route
 /// shadows `/users/{user}/sessions` for `me`.
+#[utoipa::path(delete, path = "/api/v2/users/me/sessions",
+    responses((status = 200, body = sdk::SessionsEnded)))]
 pub async fn end_my_sessions(
     State(state): State<AppState>,
     caller: CurrentUser,
@@ -203,6 +205,18 @@ pub async fn change_password(
     Path(user): Path<String>,
     Json(req): Json<sdk::ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
+    if let Some(old) = &req.old_password {
+        let chars = old.chars().count();
+        if chars > validate::MAX_PASSWORD_CHARS {
+            return Err(ApiErr::invalid(
+                "old_password",
+                format!(
+                    "is {chars} characters long; the limit is {}",
+                    validate::MAX_PASSWORD_CHARS
+                ),
+            ));
+        }
+    }
     let target = target_user(&state, &caller.user, &user).await?;
     let own = target.id == caller.user.0.id;
     if own {
@@ -256,7 +270,7 @@ pub async fn create_user(
 
 #[utoipa::path(get, path = "/api/v2/users",
     params(
-        ("limit" = Option<u32>, Query, description = "rows per page, 1-1000 (default 100)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "rows per page, 1-1000 (default 100)"),
         ("after" = Option<String>, Query, description = "the `next` cursor of the previous page"),
     ),
     responses((status = 200, body = sdk::UsersPage), (status = 400, body = sdk::ApiError), (status = 403, body = sdk::ApiError)))]

@@ -80,7 +80,7 @@ pub fn workspace_query(caller: &CurrentUser, all: bool, q: &str) -> ApiResult<Wo
     params(
         ("all" = Option<bool>, Query, description = "owners: everybody's workspaces"),
         ("q" = Option<String>, Query, description = "search, terms ANDed: owner:NAME|me, template:NAME, status:S, name:SUB, outdated:true|false, dormant:true|false; a bare word is name:"),
-        ("limit" = Option<u32>, Query, description = "rows per page, 1-1000 (default 100)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "rows per page, 1-1000 (default 100)"),
         ("after" = Option<String>, Query, description = "the `next` cursor of the previous page"),
     ),
     responses((status = 200, body = sdk::WorkspacesPage), (status = 400, body = sdk::ApiError)))]
@@ -189,7 +189,8 @@ fn ttl(
 }
 
 #[utoipa::path(post, path = "/api/v2/workspaces", request_body = sdk::CreateWorkspaceRequest,
-    responses((status = 201, body = sdk::Workspace), (status = 400, body = sdk::ApiError), (status = 409, body = sdk::ApiError)))]
+    responses((status = 201, body = sdk::Workspace), (status = 400, body = sdk::ApiError),
+        (status = 404, body = sdk::ApiError, description = "no such template"), (status = 409, body = sdk::ApiError)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: CurrentUser,
@@ -385,7 +386,7 @@ pub async fn create_build(
 
 #[utoipa::path(get, path = "/api/v2/workspaces/{id}/builds",
     params(
-        ("limit" = Option<u32>, Query, description = "rows per page, 1-1000 (default 100)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "rows per page, 1-1000 (default 100)"),
         ("after" = Option<String>, Query, description = "the `next` cursor of the previous page"),
     ),
     responses((status = 200, body = sdk::WorkspaceBuildsPage), (status = 400, body = sdk::ApiError), (status = 404, body = sdk::ApiError)))]
