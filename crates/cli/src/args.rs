@@ -159,6 +159,10 @@ pub struct ServerArgs {
     /// failing them (a second signal exits at once).
     #[arg(long, env = "DAYSHIFT_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_std_duration)]
     pub shutdown_grace: std::time::Duration,
+    /// Mark the dashboard's session cookie `Secure`: set it when browsers
+    /// reach the server over HTTPS (behind a TLS-terminating proxy).
+    #[arg(long, env = "DAYSHIFT_SECURE_COOKIES")]
+    pub secure_cookies: bool,
 }
 
 fn parse_positive_std_duration(s: &str) -> Result<std::time::Duration, String> {

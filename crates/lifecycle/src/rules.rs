@@ -79,9 +79,13 @@ pub fn autostart_reference(state: &WorkspaceState) -> Timestamp {
 /// The TTL that applies to the workspace's next start: its own, or the
 /// template default when it has none or users may not set their own.
 pub fn effective_ttl(state: &WorkspaceState) -> Option<SignedDuration> {
-    let policy = &state.template.policy;
+    policy_ttl(&state.template.policy, state.workspace.ttl)
+}
+
+/// [`effective_ttl`] of a workspace whose own TTL is `ttl`.
+pub fn policy_ttl(policy: &TemplatePolicy, ttl: Option<SignedDuration>) -> Option<SignedDuration> {
     let ttl = if policy.allow_user_autostop {
-        state.workspace.ttl.or(Some(policy.default_ttl))
+        ttl.or(Some(policy.default_ttl))
     } else {
         Some(policy.default_ttl)
     };
@@ -91,7 +95,11 @@ pub fn effective_ttl(state: &WorkspaceState) -> Option<SignedDuration> {
 /// The max deadline of a start at `now` from the template's autostop
 /// requirement, evaluated at the default quiet hours (midnight UTC).
 pub fn requirement_max_deadline(state: &WorkspaceState, now: Timestamp) -> Option<Timestamp> {
-    let policy = &state.template.policy;
+    policy_max_deadline(&state.template.policy, now)
+}
+
+/// [`requirement_max_deadline`] from the template policy alone.
+pub fn policy_max_deadline(policy: &TemplatePolicy, now: Timestamp) -> Option<Timestamp> {
     if policy.autostop_requirement_days == Weekdays::NONE {
         return None;
     }

@@ -19,6 +19,7 @@ mod provisioning;
 mod routes;
 mod state;
 mod validate;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -70,6 +71,9 @@ pub struct ServerConfig {
     /// On shutdown, running builds get this long to finish before they are
     /// canceled (and fail, the reason in their log).
     pub shutdown_grace: Duration,
+    /// The dashboard's session cookie is marked `Secure` (the server is
+    /// reached over HTTPS).
+    pub secure_cookies: bool,
     /// Login throttling and the bound on concurrent password hashes.
     pub login: LoginLimits,
     /// The clock of session lifetimes and login throttling: real time
@@ -96,6 +100,7 @@ impl ServerConfig {
             // Tests that shut down with builds in flight need not wait;
             // those about shutting down set their own.
             shutdown_grace: Duration::ZERO,
+            secure_cookies: false,
             login: LoginLimits::default(),
             session_clock: None,
         }
@@ -218,6 +223,7 @@ pub async fn start(
         prometheus,
         system_user_id: system_user.id.clone(),
         prebuilds: prebuild_claim::Prebuilds::new(reconciler.clone(), refill),
+        secure_cookies: config.secure_cookies,
     });
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -539,6 +545,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v2", api)
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
+        .merge(web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
@@ -572,7 +579,8 @@ async fn method_not_allowed(
 pub const MAX_URI_LENGTH: usize = 8 * 1024;
 
 /// Every error answer has the API's JSON shape, whoever produced it (axum's
-/// own rejections, body limits, layers): a non-JSON error body is replaced
+/// own rejections, body limits, layers): a non-JSON error body (other than
+/// the dashboard's HTML pages) is replaced
 /// by `{"message": ...}` with the status's reason. Over-long request
 /// targets are refused here with a 414 before any routing.
 async fn errors_as_json(request: Request, next: Next) -> Response {
@@ -588,12 +596,13 @@ async fn errors_as_json(request: Request, next: Next) -> Response {
     }
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    // JSON is the API's shape; HTML is the dashboard's error pages.
+    let intended = response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || intended {
         return response;
     }
     let mut err = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {

@@ -43,6 +43,8 @@ pub struct Inner {
     pub system_user_id: String,
     /// The prebuilds reconciler, for claims, status and the dev clock.
     pub prebuilds: crate::prebuild_claim::Prebuilds,
+    /// The dashboard's session cookie is marked `Secure`.
+    pub secure_cookies: bool,
 }
 
 impl AppState {

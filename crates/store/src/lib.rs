@@ -13,6 +13,7 @@
 
 pub mod clock;
 mod counts;
+mod fleet;
 mod jobs;
 mod model;
 mod page;
@@ -33,6 +34,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
+pub use fleet::ScheduleGroup;
 pub use jobs::{JobListener, JOBS_CHANNEL};
 pub use model::*;
 pub use page::{Cursor, KeyPart, Page, PageError, PageOf, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};

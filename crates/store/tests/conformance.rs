@@ -77,6 +77,7 @@ conformance!(
     prebuild_pools_are_created_read_and_deleted,
     prebuild_pool_changes_are_serialised_per_preset,
     prebuild_claims_are_exclusive,
+    schedule_groups_count_live_claimed_workspaces,
     workspace_state_follows_the_builds,
 );
 
@@ -1372,6 +1373,67 @@ async fn prebuild_claims_are_exclusive(store: &Store) {
         .await;
     assert!(matches!(kept, Err(StoreError::Conflict(_))), "{kept:?}");
     assert_eq!(store.prebuild_totals().await.unwrap()[0].claimed, 4);
+}
+
+/// The fleet aggregate: one row per (template, schedule, TTL) with its
+/// count, without deleted, dormant or unclaimed prebuild workspaces.
+async fn schedule_groups_count_live_claimed_workspaces(store: &Store) {
+    let (owner, template, first) = fixture(store, None).await;
+    let schedule = "CRON_TZ=UTC 0 9 * * 1-5";
+    let eight_hours = Some(SignedDuration::from_hours(8));
+    let create = |name: &str, autostart: Option<&str>, ttl, preset: Option<String>| {
+        let ws = NewWorkspace {
+            owner_id: owner.id.clone(),
+            name: name.into(),
+            template_id: template.id.clone(),
+            autostart_schedule: autostart.map(str::to_string),
+            ttl,
+            prebuild_preset_id: preset,
+        };
+        let build = start_build(&owner, &template.active_version_id);
+        async move { store.create_workspace(ws, build, t(NOW)).await.unwrap() }
+    };
+    create("a", Some(schedule), eight_hours, None).await;
+    create("b", Some(schedule), eight_hours, None).await;
+    create("c", Some(schedule), None, None).await;
+    let dormant = create("d", Some(schedule), eight_hours, None).await;
+    store
+        .update_workspace(&dormant.workspace.id, LockMode::Wait, t(NOW), |_| {
+            Ok::<_, ()>(WorkspaceChange {
+                dormant_at: Some(Some(t(NOW))),
+                ..Default::default()
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let groups = store.schedule_groups(10).await.unwrap();
+    assert_eq!(
+        groups,
+        vec![
+            ScheduleGroup {
+                template_id: template.id.clone(),
+                autostart_schedule: Some(schedule.into()),
+                ttl: eight_hours,
+                count: 2,
+            },
+            ScheduleGroup {
+                template_id: template.id.clone(),
+                autostart_schedule: None,
+                ttl: None,
+                count: 1,
+            },
+            ScheduleGroup {
+                template_id: template.id.clone(),
+                autostart_schedule: Some(schedule.into()),
+                ttl: None,
+                count: 1,
+            },
+        ],
+        "largest group first; the dormant one is not counted"
+    );
+    assert_eq!(store.schedule_groups(1).await.unwrap().len(), 1, "bounded");
+    let _ = first;
 }
 
 /// Queues build N+1 of `transition` on the workspace.
