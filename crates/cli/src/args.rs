@@ -88,6 +88,8 @@ pub enum Command {
     Restart(WorkspaceActionArgs),
     /// Delete a workspace.
     Delete(WorkspaceActionArgs),
+    /// Clear a workspace's dormancy without a build, so it is not auto-deleted.
+    Activate(WorkspaceActionArgs),
     /// Workspace schedules: when they start and stop.
     #[command(subcommand)]
     Schedule(ScheduleCommand),

@@ -1,4 +1,4 @@
-//! `dayshift create|list|show|start|stop|restart|delete`.
+//! `dayshift create|list|show|start|stop|restart|delete|activate`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -251,8 +251,26 @@ pub async fn transition(
         bail!("not deleted");
     }
     let build = client.create_build(&ws.id, transition).await?;
+    if build.activated {
+        println!("Workspace {display} was dormant; starting it made it active again.");
+    }
     let done = follow_build(&client, &display, &ws.id, &build).await?;
     println!("Workspace {display} is {}.", done.status.as_str());
+    Ok(())
+}
+
+/// `dayshift activate NAME`: clears dormancy (and the pending automatic
+/// deletion) without a build. Activating an active workspace is a no-op.
+pub async fn activate(ctx: &Ctx, args: WorkspaceActionArgs) -> Result<()> {
+    let client = ctx.client()?;
+    let (ws, _) = resolve_workspace(&client, &args.workspace).await?;
+    let display = display_name(&ws);
+    if ws.dormant_at.is_none() {
+        println!("Workspace {display} is not dormant.");
+        return Ok(());
+    }
+    client.set_dormant(&ws.id, false).await?;
+    println!("Workspace {display} is active again; it will not be deleted for dormancy.");
     Ok(())
 }
 

@@ -237,6 +237,7 @@ mod tests {
                 error: None,
                 parameters: BTreeMap::new(),
                 outputs: BTreeMap::new(),
+                activated: false,
             },
         }
     }

@@ -124,6 +124,7 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Stop(args) => cmd_workspaces::transition(&ctx, args, Transition::Stop).await?,
         Command::Delete(args) => cmd_workspaces::transition(&ctx, args, Transition::Delete).await?,
         Command::Restart(args) => cmd_workspaces::restart(&ctx, args).await?,
+        Command::Activate(args) => cmd_workspaces::activate(&ctx, args).await?,
         Command::Schedule(ScheduleCommand::Show(args)) => cmd_schedule::show(&ctx, args).await?,
         Command::Schedule(ScheduleCommand::Start(args)) => cmd_schedule::start(&ctx, args).await?,
         Command::Schedule(ScheduleCommand::Stop(args)) => cmd_schedule::stop(&ctx, args).await?,

@@ -370,6 +370,103 @@ async fn ssh_runs_the_command_forwards_the_exit_code_and_warns_before_the_stop()
     );
 }
 
+/// Waits until the workspace's latest build has finished, by long-polling
+/// its log.
+async fn settled(client: &Client, owner_and_name: (&str, &str)) -> dayshift_sdk::Workspace {
+    for _ in 0..10_000 {
+        let ws = client
+            .workspace_by_name(owner_and_name.0, owner_and_name.1)
+            .await
+            .expect("workspace");
+        if ws.status.is_settled() {
+            return ws;
+        }
+        client
+            .build_logs(&ws.latest_build.id, 0, true)
+            .await
+            .expect("logs");
+    }
+    panic!("workspace {owner_and_name:?} never settled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_and_activate_wake_dormant_workspaces_which_are_then_not_deleted() {
+    let env = Env::start().await;
+    env.logged_in().await;
+    env.push("echo", "echo").await;
+    env.ok(&[
+        "templates",
+        "edit",
+        "echo",
+        "--dormancy-threshold",
+        "1h",
+        "--dormancy-auto-deletion",
+        "1d",
+        "-y",
+    ])
+    .await;
+    for name in ["one", "two", "three"] {
+        env.ok(&["create", name, "--template", "echo", "-y"]).await;
+    }
+    let admin = env.admin().await;
+    let advance = |by: &str| DebugClockRequest {
+        now: None,
+        advance: Some(by.into()),
+    };
+    // Unused for two hours: all three are marked dormant and stopped.
+    admin.debug_clock(&advance("2h")).await.expect("clock");
+    for name in ["one", "two", "three"] {
+        let ws = settled(&admin, ("admin", name)).await;
+        assert!(ws.dormant_at.is_some(), "{name} is dormant");
+    }
+
+    let started = env.ok(&["start", "one", "-y"]).await;
+    assert!(
+        started.contains("Workspace admin/one was dormant; starting it made it active again."),
+        "{started}"
+    );
+    let activated = env.ok(&["activate", "two"]).await;
+    assert!(
+        activated.contains("Workspace admin/two is active again"),
+        "{activated}"
+    );
+    let again = env.ok(&["activate", "two"]).await;
+    assert!(again.contains("is not dormant"), "{again}");
+    for name in ["one", "two"] {
+        let ws = settled(&admin, ("admin", name)).await;
+        assert_eq!(
+            (ws.dormant_at, ws.deleting_at),
+            (None, None),
+            "{name} is active"
+        );
+    }
+
+    // Past the deletion date set when they fell dormant: only `three`,
+    // still dormant, is deleted. The woken ones, unused for a day again,
+    // fall dormant anew (with a new deletion date) instead.
+    let three = settled(&admin, ("admin", "three")).await;
+    let one = settled(&admin, ("admin", "one")).await;
+    let two = settled(&admin, ("admin", "two")).await;
+    let tick = admin.debug_clock(&advance("1d1m")).await.expect("clock");
+    let transitions = &tick.autobuild.transitions;
+    assert_eq!(
+        transitions.get(&three.id).map(String::as_str),
+        Some("delete"),
+        "{transitions:?}"
+    );
+    assert_eq!(
+        transitions.get(&one.id).map(String::as_str),
+        Some("stop"),
+        "{transitions:?}"
+    );
+    assert_eq!(transitions.get(&two.id), None, "{transitions:?}");
+    let list = env.ok(&["list"]).await;
+    assert!(
+        list.contains("admin/one") && list.contains("admin/two"),
+        "{list}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whoami_and_logout_end_the_session_on_the_server() {
     let env = Env::start().await;
@@ -426,4 +523,127 @@ async fn an_oversized_template_is_refused_before_upload() {
     );
     let templates = env.admin().await.templates().await.unwrap();
     assert!(templates.is_empty(), "nothing was uploaded");
+}
+
+/// Not found is not found: a workspace of another user and one that does
+/// not exist get the same answer, naming what was asked for (never `me/`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_says_not_found_the_same_way_for_hidden_and_missing() {
+    let env = Env::start().await;
+    env.logged_in().await;
+    env.push("echo", "echo").await;
+    env.ok(&["create", "secret", "--template", "echo", "-y"])
+        .await;
+    let out = env.run(&["show", "nosuch"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("workspace admin/nosuch not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("me/"), "{}", stderr(&out));
+
+    let admin = env.admin().await;
+    admin
+        .create_user(&dayshift_sdk::CreateUserRequest {
+            username: "bob".into(),
+            email: "bob@example.com".into(),
+            password: PASSWORD.into(),
+            role: None,
+        })
+        .await
+        .unwrap();
+    let bob = Client::new(&env.server.url())
+        .login(&LoginRequest {
+            username: "bob".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .unwrap();
+    let as_bob = |args: &'static [&'static str]| {
+        let token = bob.session_token.clone();
+        let url = env.server.url();
+        let config = env.config_dir.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_dayshift"))
+                .args(args)
+                .env("DAYSHIFT_URL", url)
+                .env("DAYSHIFT_SESSION_TOKEN", token)
+                .env("DAYSHIFT_CONFIG_DIR", config)
+                .env("NO_COLOR", "1")
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await
+                .expect("run dayshift")
+        }
+    };
+    let hidden = as_bob(&["show", "admin/secret"]).await;
+    let missing = as_bob(&["show", "admin/nosuch"]).await;
+    assert_eq!(
+        (hidden.status.code(), missing.status.code()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        stderr(&hidden).replace("secret", "NAME"),
+        stderr(&missing).replace("nosuch", "NAME"),
+        "one answer for both"
+    );
+}
+
+/// A proxy in front of the server with a smaller body limit answers 413:
+/// the CLI says so in the words of its own size check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_413_from_the_server_is_reported_with_the_directory_size() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let (status, body) = if head.starts_with("GET") {
+                    (
+                        "404 Not Found",
+                        r#"{"message":"template \"big\" not found"}"#,
+                    )
+                } else {
+                    (
+                        "413 Payload Too Large",
+                        r#"{"message":"request body is too large"}"#,
+                    )
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("dayshift.toml"), "provisioner = \"echo\"\n").unwrap();
+    std::fs::write(dir.path().join("data.bin"), vec![7u8; 3 * 1024 * 1024]).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dayshift"))
+        .args([
+            "templates",
+            "push",
+            "big",
+            "--directory",
+            dir.path().to_str().unwrap(),
+            "-y",
+        ])
+        .env("DAYSHIFT_URL", &url)
+        .env("DAYSHIFT_SESSION_TOKEN", "token")
+        .env("DAYSHIFT_CONFIG_DIR", dir.path().join("config"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run dayshift");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        "error: template directory is 3.1 MiB; the server refused it as too large (413)"
+    );
 }

@@ -4,7 +4,7 @@
 //! the design, and the first that applies wins.
 
 use dayshift_schedule::Timestamp;
-use dayshift_store::{BuildReason, JobStatus, Transition, WorkspaceState};
+use dayshift_store::{BuildReason, JobStatus, Transition, WorkspaceState, WorkspaceStatus};
 
 use crate::rules::{autostart_reference, next_autostart, FAILED_DELETE_RETRY};
 
@@ -121,12 +121,16 @@ pub fn dormancy_due(state: &WorkspaceState, now: Timestamp) -> bool {
         && now.duration_since(state.workspace.last_used_at) > threshold
 }
 
-/// Dormant, auto-deletion on, `now > deleting_at`; a failed delete is
-/// retried at most once a day.
+/// Dormant, auto-deletion on, `now > deleting_at`, not running (DESIGN
+/// §3: "never a running workspace"); a failed delete is retried at most
+/// once a day. Never while a build is unfinished: the executor never
+/// deletes a workspace that runs or is building.
 pub fn autodelete_due(state: &WorkspaceState, now: Timestamp) -> bool {
     let ws = &state.workspace;
     let build = &state.build;
     if ws.dormant_at.is_none()
+        || !build.job.status.is_finished()
+        || state.status() == WorkspaceStatus::Running
         || !state
             .template
             .policy

@@ -12,6 +12,7 @@ pub mod decide;
 pub mod executor;
 pub mod prebuilds;
 pub mod projection;
+pub mod requests;
 pub mod rules;
 pub mod ticks;
 pub mod wake;

@@ -6,7 +6,9 @@ use dayshift_schedule::deadline::{
     default_quiet_hours, max_deadline, next_allowed_autostart, start_deadline, AutostopRequirement,
 };
 use dayshift_schedule::{Schedule, SignedDuration, Timestamp, Weekdays};
-use dayshift_store::{DerivedTimes, JobStatus, Policy, TemplatePolicy, Transition, WorkspaceState};
+use dayshift_store::{
+    DerivedTimes, JobStatus, Policy, TemplatePolicy, Transition, WorkspaceState, WorkspaceStatus,
+};
 
 /// A failed delete is retried by autodelete at most once a day.
 pub const FAILED_DELETE_RETRY: SignedDuration = SignedDuration::from_hours(24);
@@ -172,8 +174,12 @@ impl Policy for LifecyclePolicy {
         // Without a `deleting_at` (or, for a failed delete, a completion
         // time) autodelete refuses, so nothing may be due: a due time the
         // decision never acts on would select the workspace at every tick.
+        // A running workspace is never auto-deleted (a dormant one runs
+        // when it was marked dormant by hand while running).
         if let (Some(_), Some(deleting_at)) = (ws.dormant_at, ws.deleting_at) {
-            if policy.time_til_dormant_autodelete.is_positive() {
+            if policy.time_til_dormant_autodelete.is_positive()
+                && state.status() != WorkspaceStatus::Running
+            {
                 let at = first_after(deleting_at, SignedDuration::ZERO);
                 candidates.push(if build.transition == Transition::Delete && failed {
                     // A failed delete is retried a day after it failed.

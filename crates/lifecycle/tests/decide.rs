@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use dayshift_lifecycle::decide::{
     autodelete_due, autostart_due, autostop_due, dormancy_due, failed_stop_due,
 };
-use dayshift_lifecycle::{decide, Decision, LifecyclePolicy};
+use dayshift_lifecycle::{decide, requests, Decision, LifecyclePolicy};
 use dayshift_schedule::{SignedDuration, Timestamp, Weekday, Weekdays};
 use dayshift_store::{
     Build, BuildReason, Job, JobStatus, Policy, Template, TemplatePolicy, Transition, Workspace,
@@ -303,6 +303,93 @@ fn a_dormant_workspace_with_a_failed_stop_is_still_deleted() {
     assert_eq!(
         decide(&s, now() + hours(24 * 8)),
         build(Transition::Delete, BuildReason::Autodelete)
+    );
+}
+
+/// Invariant: the executor never deletes a workspace that is running or
+/// whose latest build is unfinished, however long ago its deletion was due.
+#[test]
+fn autodelete_never_deletes_a_running_or_building_workspace() {
+    let long_after = now() + hours(24 * 365);
+    let mut running_dormant = dormant(Transition::Start, JobStatus::Succeeded);
+    running_dormant.workspace.last_used_at = now() - hours(48);
+    let building = [
+        (Transition::Start, JobStatus::Pending),
+        (Transition::Start, JobStatus::Running),
+        (Transition::Stop, JobStatus::Pending),
+        (Transition::Stop, JobStatus::Running),
+        (Transition::Delete, JobStatus::Running),
+    ];
+    let mut states = vec![running_dormant];
+    states.extend(building.map(|(transition, status)| dormant(transition, status)));
+    for s in &states {
+        assert!(!autodelete_due(s, long_after), "{}", s.status());
+        assert_ne!(
+            decide(s, long_after).and_then(Decision::transition),
+            Some(Transition::Delete),
+            "{}",
+            s.status()
+        );
+        assert_eq!(
+            LifecyclePolicy.derive(s).next_due_at,
+            None,
+            "{}: never due for deletion",
+            s.status()
+        );
+    }
+}
+
+// ---- user requests --------------------------------------------------------
+
+#[test]
+fn a_users_start_of_a_dormant_workspace_activates_it() {
+    let s = dormant(Transition::Stop, JobStatus::Succeeded);
+    let at = now() + hours(3);
+    let start = requests::user_build(&s, Transition::Start, "u1", at).expect("allowed");
+    assert!(start.activated);
+    assert_eq!(start.change.dormant_at, Some(None));
+    assert_eq!(start.change.deleting_at, Some(None));
+    assert_eq!(start.change.last_used_at, Some(at));
+    let build = start.change.new_build.expect("a build");
+    assert_eq!(
+        (build.transition, build.reason),
+        (Transition::Start, BuildReason::Initiator)
+    );
+
+    for transition in [Transition::Stop, Transition::Delete] {
+        let other = requests::user_build(&s, transition, "u1", at).expect("allowed");
+        assert!(!other.activated, "{transition} leaves dormancy alone");
+        assert_eq!(other.change.dormant_at, None);
+    }
+    let awake = requests::user_build(&stopped(), Transition::Start, "u1", at).expect("allowed");
+    assert!(!awake.activated);
+    assert_eq!(awake.change.dormant_at, None);
+}
+
+#[test]
+fn a_users_build_is_refused_while_one_is_in_progress() {
+    let s = state(Transition::Start, JobStatus::Running);
+    let refused = requests::user_build(&s, Transition::Stop, "u1", now()).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "workspace alice/dev has a build in progress (status starting); wait for it to finish"
+    );
+}
+
+#[test]
+fn set_dormant_marks_or_activates_and_is_idempotent() {
+    let mut s = stopped();
+    s.template.policy.time_til_dormant_autodelete = hours(24);
+    let mark = requests::set_dormant(&s, true, now());
+    assert_eq!(mark.dormant_at, Some(Some(now())));
+    assert_eq!(mark.deleting_at, Some(Some(now() + hours(24))));
+    assert!(requests::set_dormant(&s, false, now()).is_empty());
+    let d = dormant(Transition::Stop, JobStatus::Succeeded);
+    assert!(requests::set_dormant(&d, true, now()).is_empty());
+    let wake = requests::set_dormant(&d, false, now());
+    assert_eq!(
+        (wake.dormant_at, wake.deleting_at, wake.last_used_at),
+        (Some(None), Some(None), Some(now()))
     );
 }
 

@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod daemon;
 mod duration;
 pub mod manifest;
+pub mod reaper;
 pub mod runner;
 mod sched;
 pub mod state;

@@ -3,16 +3,18 @@
 //! daemon wakes when another replica queues a job (PostgreSQL
 //! announcements); a daemon killed mid-job has its job failed by the
 //! heartbeat timeout. Tests wait on the daemons' progress signals, never on
-//! wall-clock time; the heartbeat timeout is driven by a manual clock.
+//! wall-clock time; the heartbeat timeout is driven by a manual monotonic
+//! clock.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dayshift_provisioner::daemon::{forward_job_announcements, Daemon, DaemonConfig, JobEvents};
+use dayshift_provisioner::reaper::SilentJobReaper;
 use dayshift_provisioner::{BundleFile, TemplateBundle};
 use dayshift_schedule::{SignedDuration, Timestamp};
-use dayshift_store::clock::ManualClock;
+use dayshift_store::clock::{Clock, ManualClock, ManualMonotonicClock};
 use dayshift_store::testing::{self, Backend, TestStore};
 use dayshift_store::*;
 use tokio::task::JoinSet;
@@ -247,21 +249,33 @@ async fn daemon_killed_mid_job_is_failed_by_the_heartbeat_timeout(backend: Backe
     task.abort();
     assert!(task.await.expect_err("aborted").is_cancelled());
 
-    let timeout = SignedDuration::from_secs(90);
-    let at_timeout = t(NOW) + timeout;
+    // The reaper measures silence in real time, on its own monotonic
+    // clock; the server clock only stamps the failure.
+    let real_time = ManualMonotonicClock::new();
+    let timeout = Duration::from_secs(90);
+    let reaper = SilentJobReaper::new(store.clone(), Arc::new(real_time.clone()), timeout);
+    let reap = || async { reaper.reap_once(clock.now()).await.unwrap() };
+    assert!(reap().await.is_empty(), "first sight");
+    // A heartbeat (sent here on the dead daemon's behalf) restarts the
+    // count: 60s + 60s of real time is never 90s of silence.
+    real_time.advance(Duration::from_secs(60));
+    assert!(store
+        .heartbeat_job(&build_id, "doomed", clock.now())
+        .await
+        .unwrap());
+    assert!(reap().await.is_empty());
+    real_time.advance(Duration::from_secs(60));
+    assert!(reap().await.is_empty(), "60s since the last heartbeat");
+    // The server clock jumps a week (`--dev-clock`): no real time passed.
+    clock.advance(SignedDuration::from_hours(24 * 7)).unwrap();
+    assert!(reap().await.is_empty(), "the dev clock is not real time");
+    real_time.advance(Duration::from_secs(30));
     assert!(
-        store
-            .fail_stale_jobs(at_timeout, timeout)
-            .await
-            .unwrap()
-            .is_empty(),
+        reap().await.is_empty(),
         "silent for exactly the timeout: still alive"
     );
-    let after = at_timeout + SignedDuration::from_secs(1);
-    assert_eq!(
-        store.fail_stale_jobs(after, timeout).await.unwrap(),
-        vec![build_id.clone()]
-    );
+    real_time.advance(Duration::from_secs(1));
+    assert_eq!(reap().await, vec![build_id.clone()]);
 
     let state = store.workspace(&ws.workspace.id).await.unwrap().unwrap();
     assert_eq!(
@@ -269,16 +283,13 @@ async fn daemon_killed_mid_job_is_failed_by_the_heartbeat_timeout(backend: Backe
         WorkspaceStatus::Failed,
         "the workspace is left consistent"
     );
-    assert_eq!(state.build.job.completed_at, Some(after));
+    assert_eq!(state.build.job.completed_at, Some(clock.now()));
     let error = state.build.job.error.unwrap_or_default();
     assert!(error.contains("stopped sending heartbeats"), "{error}");
-    // Reapers run on every replica, and again on every tick: the job is
+    // Reapers run on every replica, and again on every pass: the job is
     // failed, and its log explains why, once.
-    assert!(store
-        .fail_stale_jobs(after, timeout)
-        .await
-        .unwrap()
-        .is_empty());
+    real_time.advance(timeout * 2);
+    assert!(reap().await.is_empty());
     let why: Vec<_> = store
         .build_logs(&build_id, 0, 100)
         .await
@@ -299,24 +310,7 @@ async fn daemon_killed_mid_job_is_failed_by_the_heartbeat_timeout(backend: Backe
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(super::Backend::Sqlite).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name(super::Backend::Postgres).await;
-            })*
-        }
-    };
-}
-
-on_both_backends!(
+dayshift_store::for_each_backend!(
     several_daemons_on_several_replicas_run_each_job_once,
     daemon_killed_mid_job_is_failed_by_the_heartbeat_timeout,
 );

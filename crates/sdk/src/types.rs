@@ -333,6 +333,11 @@ pub struct WorkspaceBuild {
     pub error: Option<String>,
     pub parameters: BTreeMap<String, String>,
     pub outputs: BTreeMap<String, String>,
+    /// Only in the answer to `POST /workspaces/{id}/builds`: this start
+    /// woke a dormant workspace (its `dormant_at` and `deleting_at` were
+    /// cleared with it). Absent (false) everywhere else.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub activated: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

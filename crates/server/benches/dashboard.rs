@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dayshift_lifecycle::{LifecyclePolicy, ManualClock};
+use dayshift_provisioner::{BundleFile, TemplateBundle};
 use dayshift_schedule::Timestamp;
 use dayshift_server::{RunningServer, ServerConfig};
 use dayshift_store::*;
@@ -67,13 +68,20 @@ async fn seed(dir: &std::path::Path, n: i64) -> String {
         )
         .await
         .expect("owner");
-    let version = |n: u8| NewTemplateVersion {
-        created_by: owner.id.clone(),
-        provisioner: "echo".into(),
-        connect: None,
-        manifest_json: r#"{"provisioner":"echo"}"#.into(),
-        bundle: vec![n],
-        presets: vec![],
+    // A real manifest (the pages read parameters from it).
+    let version = |n: u8| {
+        let toml = format!(
+            "# version {n}\nprovisioner = \"echo\"\n\n[[parameters]]\nname = \"region\"\ndefault = \"eu\"\noptions = [\"eu\", \"us\"]\n"
+        );
+        TemplateBundle {
+            files: vec![BundleFile {
+                path: "dayshift.toml".into(),
+                mode: 0o644,
+                content: toml.into_bytes(),
+            }],
+        }
+        .new_version(&owner.id)
+        .expect("template version")
     };
     let (template, old) = store
         .create_template("go", &TemplatePolicy::default(), version(1), now)
@@ -184,6 +192,7 @@ impl Bench {
             "/workspaces?q=template:go+status:running".into(),
             "/workspaces?q=name:ws-4242".into(),
             format!("/workspaces/{}", self.workspace_id),
+            "/workspaces/new?template=go".into(),
             "/templates".into(),
             "/templates/go".into(),
             "/prebuilds".into(),

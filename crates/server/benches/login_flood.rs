@@ -12,6 +12,9 @@
 //!    a flood spread over many addresses and names);
 //! 3. the same flood with the default throttling (one address).
 //!
+//! Then, without a flood, the time a wrong password takes for a known and
+//! for an unknown username (the dummy hash makes them alike).
+//!
 //! ```text
 //! cargo bench -p dayshift-server --bench login_flood [-- --quick]
 //! ```
@@ -55,6 +58,8 @@ fn main() {
         let figures = scenario(flood, throttle, samples);
         rows.push((name, figures));
     }
+    let (known, unknown) = login_timing(if quick { 20 } else { 60 });
+    println!("## login flood\n");
     println!("| scenario | /healthz p50 | /healthz p99 | GET /workspaces/{{id}} p50 | p99 | wrong logins answered/s | answers |");
     println!("|---|---:|---:|---:|---:|---:|---|");
     for (name, mut f) in rows {
@@ -68,6 +73,61 @@ fn main() {
             f.statuses
         );
     }
+    println!("\n## wrong password: known vs unknown username (p50 of sequential logins)\n");
+    println!("| known user | unknown user | unknown / known |");
+    println!("|---:|---:|---:|");
+    println!(
+        "| {} | {} | {:.2} |",
+        ms(known),
+        ms(unknown),
+        unknown.as_secs_f64() / known.as_secs_f64()
+    );
+}
+
+/// p50 of wrong-password logins for a known and an unknown name,
+/// alternating, throttling off.
+fn login_timing(samples: usize) -> (Duration, Duration) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut config = ServerConfig::for_tests(dir.path().to_path_buf());
+    config.login = LoginLimits {
+        throttle: false,
+        ..LoginLimits::default()
+    };
+    rt.block_on(async {
+        let server = dayshift_server::start(config, None).await.expect("server");
+        let url = server.url();
+        setup(&url).await;
+        let http = reqwest::Client::new();
+        let mut known = Vec::new();
+        let mut unknown = Vec::new();
+        for i in 0..samples * 2 {
+            let username = if i % 2 == 0 { "admin" } else { "nobody" };
+            let t = Instant::now();
+            let resp = http
+                .post(format!("{url}/api/v2/users/login"))
+                .json(&LoginRequest {
+                    username: username.into(),
+                    password: "wrong-password".into(),
+                })
+                .send()
+                .await
+                .expect("login");
+            assert_eq!(resp.status().as_u16(), 401);
+            let took = t.elapsed();
+            if i % 2 == 0 {
+                known.push(took)
+            } else {
+                unknown.push(took)
+            }
+        }
+        server.shutdown().await;
+        (percentile(&mut known, 0.5), percentile(&mut unknown, 0.5))
+    })
 }
 
 fn scenario(flood: bool, throttle: bool, samples: usize) -> Figures {

@@ -77,6 +77,7 @@ pub fn build(b: &store::Build) -> sdk::WorkspaceBuild {
         error: b.job.error.clone(),
         parameters: b.parameters.clone(),
         outputs: b.outputs.clone(),
+        activated: false,
     }
 }
 

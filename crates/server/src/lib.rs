@@ -37,7 +37,9 @@ use dayshift_lifecycle::prebuilds::{PoolDue, Reconciler};
 use dayshift_lifecycle::wake::drive_ticks;
 use dayshift_lifecycle::{Clock, Executor, LifecyclePolicy, SystemClock};
 use dayshift_provisioner::daemon::JobEvents;
+use dayshift_provisioner::reaper::SilentJobReaper;
 use dayshift_schedule::Timestamp;
+use dayshift_store::clock::SystemMonotonicClock;
 use dayshift_store::{Store, StoreError};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
@@ -203,6 +205,11 @@ pub async fn start(
     let rearm_executor = Arc::new(Notify::new());
     let prometheus = install_metrics_recorder();
     let cancel = CancellationToken::new();
+    let reaper = Arc::new(SilentJobReaper::new(
+        store.clone(),
+        Arc::new(SystemMonotonicClock::new()),
+        config.provisioner_heartbeat_timeout,
+    ));
     let session_clock: Arc<dyn Clock> = match &config.session_clock {
         Some(manual) => Arc::new(manual.clone()),
         None => Arc::new(SystemClock),
@@ -219,6 +226,7 @@ pub async fn start(
         provisioner_psk: config.provisioner_psk.clone(),
         provisioner_heartbeat_timeout: config.provisioner_heartbeat_timeout,
         workspace_state_limit: config.workspace_state_limit,
+        reaper: reaper.clone(),
         shutdown: cancel.clone(),
         prometheus,
         system_user_id: system_user.id.clone(),
@@ -323,7 +331,7 @@ pub async fn start(
         &jobs,
         &draining,
     );
-    provisioning::spawn(&mut tasks, &config, &store, &clock, &jobs, &cancel);
+    provisioning::spawn(&mut tasks, &config, &clock, &jobs, reaper, &cancel);
 
     let listener = tokio::net::TcpListener::bind(config.address)
         .await

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dayshift_lifecycle::Clock;
 use dayshift_provisioner::daemon::{relay_job_announcements, Daemon, DaemonConfig, JobEvents};
-use dayshift_schedule::SignedDuration;
+use dayshift_provisioner::reaper::SilentJobReaper;
 use dayshift_store::Store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -81,16 +81,16 @@ pub(crate) fn spawn_daemons(
 pub(crate) fn spawn(
     tasks: &mut JoinSet<()>,
     config: &ServerConfig,
-    store: &Store,
     clock: &Arc<dyn Clock>,
     jobs: &Arc<JobEvents>,
+    reaper: Arc<SilentJobReaper>,
     cancel: &CancellationToken,
 ) {
     let timeout = config.provisioner_heartbeat_timeout;
     tasks.spawn(reap_silent_jobs(
-        store.clone(),
+        reaper,
         clock.clone(),
-        timeout,
+        reap_interval(timeout),
         cancel.child_token(),
     ));
     if let Some(url) = &config.postgres_url {
@@ -103,33 +103,32 @@ pub(crate) fn spawn(
     }
 }
 
-/// Fails running jobs whose daemon stopped heartbeating. Runs on every
-/// replica; the store makes sure each job is failed (and logged) once.
+/// Fails running jobs whose daemon stopped heartbeating, a pass every
+/// `every` of real time. Runs on every replica; the store makes sure each
+/// job is failed (and logged) once.
 async fn reap_silent_jobs(
-    store: Store,
+    reaper: Arc<SilentJobReaper>,
     clock: Arc<dyn Clock>,
-    timeout: Duration,
+    every: Duration,
     cancel: CancellationToken,
 ) {
-    let Ok(limit) = SignedDuration::try_from(timeout) else {
-        tracing::error!(
-            ?timeout,
-            "heartbeat timeout out of range; silent jobs are never failed"
-        );
-        return;
-    };
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(reap_interval(timeout)) => {}
+            _ = tokio::time::sleep(every) => {}
         }
-        match store.fail_stale_jobs(clock.now(), limit).await {
-            Ok(failed) => {
-                for id in failed {
-                    tracing::warn!(build = %id, "build failed: its provisioner daemon stopped sending heartbeats");
-                }
+        reap_once(&reaper, clock.now()).await;
+    }
+}
+
+/// One pass of the reaper, its failures logged (also run by the dev clock).
+pub(crate) async fn reap_once(reaper: &SilentJobReaper, now: dayshift_schedule::Timestamp) {
+    match reaper.reap_once(now).await {
+        Ok(failed) => {
+            for id in failed {
+                tracing::warn!(build = %id, "build failed: its provisioner daemon stopped sending heartbeats");
             }
-            Err(e) => tracing::warn!(error = %e, "cannot check for silent provisioner daemons"),
         }
+        Err(e) => tracing::warn!(error = %e, "cannot check for silent provisioner daemons"),
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use dayshift_lifecycle::{Clock, Executor, ManualClock};
 use dayshift_provisioner::daemon::JobEvents;
+use dayshift_provisioner::reaper::SilentJobReaper;
 use dayshift_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
@@ -36,6 +37,9 @@ pub struct Inner {
     pub provisioner_heartbeat_timeout: Duration,
     /// The largest packed workspace state stored with a build (bytes).
     pub workspace_state_limit: u64,
+    /// Fails jobs whose daemon went silent (on real time); the dev clock
+    /// runs a pass too.
+    pub reaper: Arc<SilentJobReaper>,
     /// Fires when the server shuts down: long polls end at once.
     pub shutdown: CancellationToken,
     pub prometheus: Option<PrometheusHandle>,

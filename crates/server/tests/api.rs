@@ -664,3 +664,64 @@ async fn debug_clock_is_owner_only_and_absent_without_the_flag() {
     assert_eq!(status_of(&absent), 404);
     plain.shutdown().await;
 }
+
+/// Heartbeats and the reaper of silent jobs follow real time: moving the
+/// dev clock days ahead (each move also runs a reaper pass) while a build
+/// runs leaves the build running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advancing_the_dev_clock_never_fails_a_build_in_flight() {
+    let s = TestServer::start().await;
+    push(
+        &s.admin,
+        "slow",
+        inline_files(&[(
+            "dayshift.toml",
+            0o644,
+            "provisioner = \"echo\"\n[echo]\nduration = \"1h\"\n",
+        )]),
+    )
+    .await;
+    let ws = create(&s.admin, "dev", "slow").await;
+    let build_id = ws.latest_build.id.clone();
+    // The echo build announces its hour of work once its job runs.
+    let mut after = 0;
+    let mut working = false;
+    for _ in 0..10_000 {
+        let lines = s
+            .admin
+            .build_logs(&build_id, after, true)
+            .await
+            .expect("logs");
+        if lines.iter().any(|l| l.output.starts_with("working for")) {
+            working = true;
+            break;
+        }
+        if let Some(last) = lines.last() {
+            after = last.id;
+        }
+    }
+    assert!(working, "the build started");
+    for _ in 0..3 {
+        s.admin
+            .debug_clock(&DebugClockRequest {
+                now: None,
+                advance: Some("2d".into()),
+            })
+            .await
+            .expect("clock moved");
+    }
+    let build = s
+        .admin
+        .workspace(&ws.id)
+        .await
+        .expect("workspace")
+        .latest_build;
+    assert_eq!(
+        (build.status, build.job_status),
+        (WorkspaceStatus::Starting, JobStatus::Running),
+        "{:?}",
+        build.error
+    );
+    let log = log_text(&s.admin, &build_id).await;
+    assert!(!log.contains("heartbeats"), "{log}");
+}

@@ -373,6 +373,56 @@ async fn sign_in_list_filter_start_stop_extend_schedule_and_logs() {
     let week = d.wait(Locator::Css("figure svg title")).await;
     assert!(week.html(true).await.unwrap().contains("Europe/Berlin"));
 
+    // Create through the form (parameter, preset, schedule, TTL), then
+    // delete with the confirmation.
+    d.go("/workspaces/new?template=dev").await;
+    d.wait(Locator::Css("#name"))
+        .await
+        .send_keys("gamma")
+        .await
+        .unwrap();
+    d.wait(Locator::Css("#preset"))
+        .await
+        .select_by_value("eu-warm")
+        .await
+        .unwrap();
+    d.wait(Locator::Css("#start-at"))
+        .await
+        .send_keys("9:00AM Mon-Fri Europe/Berlin")
+        .await
+        .unwrap();
+    d.wait(Locator::Css("#stop-after"))
+        .await
+        .send_keys("8h")
+        .await
+        .unwrap();
+    d.click(Locator::XPath("//button[text() = 'Create workspace']"))
+        .await;
+    d.wait_text("p", "Workspace gamma created.").await;
+    let gamma = d
+        .admin
+        .workspace_by_name("me", "gamma")
+        .await
+        .expect("created");
+    assert_eq!(
+        gamma.autostart_schedule.as_deref(),
+        Some("CRON_TZ=Europe/Berlin 0 9 * * 1-5")
+    );
+    assert_eq!(gamma.ttl_ms, Some(8 * 3_600_000));
+    assert_eq!(gamma.latest_build.parameters["region"], "eu");
+    d.finish_builds().await;
+    d.go(&format!("/workspaces/{}/delete", gamma.id)).await;
+    d.wait(Locator::Css("#confirm"))
+        .await
+        .send_keys("gamma")
+        .await
+        .unwrap();
+    d.click(Locator::XPath("//button[text() = 'Delete workspace']"))
+        .await;
+    d.wait_text("p", "Deleting gamma.").await;
+    d.finish_builds().await;
+    assert!(d.admin.workspace(&gamma.id).await.is_err(), "deleted");
+
     // A build log line with markup is shown as text, live and rendered.
     let xss = d.create("xss", None, None).await;
     d.go(&format!("/workspaces/{}", xss.id)).await;

@@ -50,3 +50,61 @@ impl Clock for ManualClock {
         *self.now.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// Real elapsed time, for timeouts that must follow how long something
+/// really took (heartbeats), never the dev clock: advancing a
+/// `--dev-clock` server by a day must not make a running job look a day
+/// silent. Readings are durations since an arbitrary origin of the clock;
+/// only differences between readings of one clock mean anything.
+pub trait MonotonicClock: Send + Sync {
+    fn elapsed(&self) -> std::time::Duration;
+}
+
+/// The process's monotonic clock ([`std::time::Instant`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SystemMonotonicClock {
+    origin: std::time::Instant,
+}
+
+impl SystemMonotonicClock {
+    pub fn new() -> Self {
+        SystemMonotonicClock {
+            origin: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Default for SystemMonotonicClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MonotonicClock for SystemMonotonicClock {
+    fn elapsed(&self) -> std::time::Duration {
+        self.origin.elapsed()
+    }
+}
+
+/// A monotonic clock that moves only when told to (tests).
+#[derive(Debug, Clone, Default)]
+pub struct ManualMonotonicClock {
+    elapsed: Arc<Mutex<std::time::Duration>>,
+}
+
+impl ManualMonotonicClock {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn advance(&self, by: std::time::Duration) {
+        let mut elapsed = self.elapsed.lock().unwrap_or_else(|e| e.into_inner());
+        *elapsed = elapsed.saturating_add(by);
+    }
+}
+
+impl MonotonicClock for ManualMonotonicClock {
+    fn elapsed(&self) -> std::time::Duration {
+        *self.elapsed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -22,7 +22,9 @@ impl Store {
     /// The largest `limit` groups of live, claimed (not prebuild), not
     /// dormant workspaces by (template, autostart schedule, TTL), largest
     /// first. Dormant workspaces never autostart and prebuilds belong to
-    /// their pool, so neither is scheduled to run.
+    /// their pool, so neither is scheduled to run. Read off the covering
+    /// index `workspaces_schedule_groups` (migration 10); the ORDER BY
+    /// spells out NULLs so both databases return the same order.
     pub async fn schedule_groups(&self, limit: i64) -> Result<Vec<ScheduleGroup>> {
         let rows = sqlx::query(
             "SELECT template_id, autostart_schedule, ttl_ms, COUNT(*) AS n FROM workspaces \

@@ -80,6 +80,29 @@ async fn read_workspace_state(
     )
 }
 
+/// A running job as the reaper of silent jobs sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobHeartbeats {
+    pub build_id: String,
+    /// Heartbeats sent so far; silence is time during which this stays.
+    pub heartbeats: i64,
+    /// The server time of the last one (or of the acquisition), for the
+    /// failure message only.
+    pub last_heartbeat_at: Option<Timestamp>,
+}
+
+/// Who finishes a job, which decides the condition of the update.
+#[derive(Debug, Clone, Copy)]
+enum Finisher<'a> {
+    /// The daemon running it: only while it is still its job.
+    Worker(&'a str),
+    /// Whoever: while it is running.
+    Anyone,
+    /// The reaper of silent jobs: only if no heartbeat arrived since it
+    /// saw this many.
+    Reaper { heartbeats: i64 },
+}
+
 impl Store {
     /// Hands the oldest pending job to `worker`. Concurrent callers (other
     /// daemons, other replicas) never receive the same job: PostgreSQL
@@ -144,7 +167,8 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool> {
         let updated = sqlx::query(
-            "UPDATE workspace_builds SET job_heartbeat_at = $1 \
+            "UPDATE workspace_builds SET job_heartbeat_at = $1, \
+             job_heartbeats = job_heartbeats + 1 \
              WHERE id = $2 AND job_worker = $3 AND job_status = $4",
         )
         .bind(ms(now))
@@ -207,7 +231,11 @@ impl Store {
         result: JobResult,
         now: Timestamp,
     ) -> Result<WorkspaceState> {
-        self.finish_job(build_id, worker, result, None, None, now)
+        let finisher = match worker {
+            Some(worker) => Finisher::Worker(worker),
+            None => Finisher::Anyone,
+        };
+        self.finish_job(build_id, finisher, result, None, None, now)
             .await
     }
 
@@ -224,7 +252,11 @@ impl Store {
         state: Option<&[u8]>,
         now: Timestamp,
     ) -> Result<WorkspaceState> {
-        self.finish_job(build_id, worker, result, None, state, now)
+        let finisher = match worker {
+            Some(worker) => Finisher::Worker(worker),
+            None => Finisher::Anyone,
+        };
+        self.finish_job(build_id, finisher, result, None, state, now)
             .await
     }
 
@@ -240,7 +272,7 @@ impl Store {
     async fn finish_job(
         &self,
         build_id: &str,
-        worker: Option<&str>,
+        finisher: Finisher<'_>,
         result: JobResult,
         system_log: Option<&str>,
         state_archive: Option<&[u8]>,
@@ -267,24 +299,26 @@ impl Store {
         } else {
             JobStatus::Failed
         };
-        let worker_clause = if worker.is_some() {
-            " AND job_worker = $6"
-        } else {
-            ""
+        let finisher_clause = match finisher {
+            Finisher::Worker(_) => " AND job_worker = $6",
+            Finisher::Anyone => "",
+            Finisher::Reaper { .. } => " AND job_heartbeats = $6",
         };
         let sql = format!(
             "UPDATE workspace_builds SET job_status = $1, job_completed_at = $2, job_error = $3, \
-             outputs_json = $4 WHERE id = $5 AND job_status = 'running'{worker_clause}"
+             outputs_json = $4 WHERE id = $5 AND job_status = 'running'{finisher_clause}"
         );
-        let mut query = sqlx::query(&sql)
+        let query = sqlx::query(&sql)
             .bind(status.as_str())
             .bind(ms(now))
             .bind(&result.error)
             .bind(map_json(&result.outputs))
             .bind(build_id);
-        if let Some(worker) = worker {
-            query = query.bind(worker);
-        }
+        let query = match finisher {
+            Finisher::Worker(worker) => query.bind(worker),
+            Finisher::Anyone => query,
+            Finisher::Reaper { heartbeats } => query.bind(heartbeats),
+        };
         let updated = query.execute(&mut *tx).await?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
@@ -345,51 +379,65 @@ impl Store {
         Ok(state)
     }
 
-    /// Fails running jobs whose daemon has not sent a heartbeat for
-    /// `timeout`, leaving their workspaces consistent. Returns their ids.
-    pub async fn fail_stale_jobs(
-        &self,
-        now: Timestamp,
-        timeout: SignedDuration,
-    ) -> Result<Vec<String>> {
-        let cutoff = now
-            .checked_sub(timeout)
-            .map_err(|e| StoreError::Corrupt(format!("heartbeat cutoff: {e}")))?;
-        let stale: Vec<(String, Option<i64>)> = sqlx::query_as(
-            "SELECT id, job_heartbeat_at FROM workspace_builds \
-             WHERE job_status = 'running' AND job_heartbeat_at < $1",
+    /// Every running job with how many heartbeats it has sent: what the
+    /// reaper of silent jobs watches.
+    pub async fn running_job_heartbeats(&self) -> Result<Vec<JobHeartbeats>> {
+        let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, job_heartbeats, job_heartbeat_at FROM workspace_builds \
+             WHERE job_status = 'running' ORDER BY id",
         )
-        .bind(ms(cutoff))
         .fetch_all(self.pool())
         .await?;
-        let mut failed = Vec::new();
-        for (id, last) in stale {
-            let last = last
-                .and_then(|v| Timestamp::from_millisecond(v).ok())
-                .map(|t| t.to_string())
-                .unwrap_or_else(|| "never".into());
-            // jiff's friendly form keeps seconds ("1m 30s"), unlike the
-            // compact display, which would round a 90s timeout to "1m".
-            let message = format!(
-                "provisioner daemon stopped sending heartbeats (last at {last}); \
-                 job failed after {timeout:#} without one"
-            );
-            let result = JobResult {
-                success: false,
-                error: Some(message.clone()),
-                outputs: BTreeMap::new(),
-            };
-            match self
-                .finish_job(&id, None, result, Some(&message), None, now)
-                .await
-            {
-                Ok(_) => failed.push(id),
-                // It finished meanwhile.
-                Err(StoreError::Conflict(_)) => {}
-                Err(e) => return Err(e),
-            }
+        rows.into_iter()
+            .map(|(build_id, heartbeats, last)| {
+                Ok(JobHeartbeats {
+                    build_id,
+                    heartbeats,
+                    last_heartbeat_at: last
+                        .map(|v| ts_from_ms(v, "job_heartbeat_at"))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Fails a running job whose daemon has been silent for longer than
+    /// `timeout` (real time, measured by the caller), writing the reason
+    /// to its log, unless it sent a heartbeat since the caller saw `heartbeats`
+    /// or finished meanwhile (then `Ok(false)`). Reapers on several
+    /// replicas may race for one job: exactly one fails it.
+    pub async fn fail_silent_job(
+        &self,
+        seen: &JobHeartbeats,
+        timeout: SignedDuration,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let last = seen
+            .last_heartbeat_at
+            .map_or_else(|| "never".to_string(), |t| t.to_string());
+        // jiff's friendly form keeps seconds ("1m 30s"), unlike the
+        // compact display, which would round a 90s timeout to "1m".
+        let message = format!(
+            "provisioner daemon stopped sending heartbeats (last at {last}); \
+             job failed after {timeout:#} without one"
+        );
+        let result = JobResult {
+            success: false,
+            error: Some(message.clone()),
+            outputs: BTreeMap::new(),
+        };
+        let finisher = Finisher::Reaper {
+            heartbeats: seen.heartbeats,
+        };
+        match self
+            .finish_job(&seen.build_id, finisher, result, Some(&message), None, now)
+            .await
+        {
+            Ok(_) => Ok(true),
+            // It sent a heartbeat or finished meanwhile.
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
         }
-        Ok(failed)
     }
 
     /// Number of jobs per status (for metrics), without reading every

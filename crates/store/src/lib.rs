@@ -35,7 +35,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 pub use fleet::ScheduleGroup;
-pub use jobs::{JobListener, JOBS_CHANNEL};
+pub use jobs::{JobHeartbeats, JobListener, JOBS_CHANNEL};
 pub use model::*;
 pub use page::{Cursor, KeyPart, Page, PageError, PageOf, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 pub use prebuilds::*;

@@ -6,8 +6,16 @@ use crate::Dialect;
 
 /// Ordered migrations; a database records the highest version applied in
 /// `schema_version` and refuses to start when it is newer than the binary.
-pub(crate) const MIGRATIONS: &[(i64, &str)] =
-    &[(1, V1), (2, V2), (3, V3), (5, V5), (6, V6), (8, V8)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, V1),
+    (2, V2),
+    (3, V3),
+    (4, V4),
+    (5, V5),
+    (6, V6),
+    (8, V8),
+    (10, V10),
+];
 
 const V1: &str = r#"
 CREATE TABLE users (
@@ -137,6 +145,14 @@ const V3: &str = r#"
 ALTER TABLE workspaces ADD COLUMN autostart_set_at BIGINT;
 "#;
 
+/// How many heartbeats a running job has sent. The reaper of silent jobs
+/// measures silence as real time during which this count did not move, on
+/// its own monotonic clock: heartbeat timestamps follow the server clock,
+/// which under `--dev-clock` jumps and stands still at will.
+const V4: &str = r#"
+ALTER TABLE workspace_builds ADD COLUMN job_heartbeats BIGINT NOT NULL DEFAULT 0;
+"#;
+
 /// Workspace state follows the workspace: the packed `DAYSHIFT_STATE_DIR`
 /// of its latest build that left one (a gzip-compressed tar), restored by
 /// whichever daemon runs the next build. One row per workspace, written in
@@ -236,6 +252,14 @@ UPDATE api_tokens SET id = substr(token_hash, 1, 32), last_used_at = created_at 
 CREATE UNIQUE INDEX api_tokens_id ON api_tokens(id);
 CREATE INDEX api_tokens_user ON api_tokens(user_id, expires_at);
 CREATE INDEX api_tokens_expiry ON api_tokens(expires_at);
+"#;
+
+/// The dashboard's fleet view groups live, claimed, not dormant workspaces
+/// by (template, autostart schedule, TTL): a covering index in that order
+/// lets both databases read the groups off the index without touching or
+/// sorting the table.
+const V10: &str = r#"
+CREATE INDEX workspaces_schedule_groups ON workspaces(template_id, autostart_schedule, ttl_ms) WHERE deleted = 0 AND prebuild_preset_id IS NULL AND dormant_at IS NULL;
 "#;
 
 /// The migration text for one dialect.

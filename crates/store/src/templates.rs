@@ -3,8 +3,8 @@ use sqlx::any::AnyRow;
 
 use crate::rows::*;
 use crate::{
-    conflict_on_unique, new_id, Cursor, KeyPart, NewPreset, NewTemplateVersion, Page, PageOf,
-    Preset, Result, Store, StoreError, Template, TemplatePolicy, TemplateVersion,
+    conflict_on_unique, new_id, Cursor, KeyPart, LockMode, NewPreset, NewTemplateVersion, Page,
+    PageOf, Preset, Result, Store, StoreError, Template, TemplatePolicy, TemplateVersion,
 };
 
 pub(crate) const TEMPLATE_COLUMNS: &str = "t.id AS t_id, t.name AS t_name, \
@@ -112,6 +112,12 @@ fn opt_dur_ms(d: Option<SignedDuration>) -> Option<i64> {
     d.map(dur_ms)
 }
 
+/// Workspaces re-derived per transaction after a policy change: small
+/// enough that no other writer waits long (SQLite has one write lock),
+/// large enough to amortise the commits.
+const REDERIVE_BATCH: i64 = 500;
+const REDERIVE_BATCH_LEN: usize = REDERIVE_BATCH as usize;
+
 impl Store {
     /// Creates a template with its first (active) version.
     pub async fn create_template(
@@ -203,15 +209,25 @@ impl Store {
         rows.iter().map(template_from_row).collect()
     }
 
-    /// Replaces a template's policy and re-derives the indexed times of
-    /// its workspaces in the same transaction, so a policy change takes
-    /// effect at the next tick.
+    /// Replaces a template's policy, then re-derives its workspaces (their
+    /// deletion time when dormant, and their indexed due times) so the
+    /// change takes effect at the next tick.
+    ///
+    /// The re-derivation runs after the policy is committed, in batches of
+    /// [`REDERIVE_BATCH`] workspaces per transaction, each workspace under
+    /// its own lock ([`Store::lock_workspace`], then read): no other writer
+    /// waits longer than one batch, and a workspace written concurrently
+    /// is derived from what that write committed, never overwritten with a
+    /// due time computed from a stale read. A writer that reads the
+    /// template after the policy commit derives with the new policy
+    /// itself. If this call fails midway, the policy is changed and some
+    /// workspaces keep times derived from the old one until their next
+    /// write; the error is returned so the caller can retry.
     pub async fn update_template_policy(
         &self,
         id: &str,
         policy: &TemplatePolicy,
     ) -> Result<Template> {
-        let mut tx = self.begin_write().await?;
         let assignments = POLICY_COLUMNS
             .iter()
             .enumerate()
@@ -222,6 +238,7 @@ impl Store {
             "UPDATE templates SET {assignments} WHERE id = ${}",
             POLICY_COLUMNS.len() + 1
         );
+        let mut tx = self.begin_write().await?;
         let updated = bind_policy(sqlx::query(&sql), policy)
             .bind(id)
             .execute(&mut *tx)
@@ -229,23 +246,60 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("template {id}")));
         }
-        // A dormant workspace is deleted `time_til_dormant_autodelete`
-        // after it became dormant, under the policy in force now (as
-        // Coder's UpdateWorkspacesDormantDeletingAtByTemplateID).
-        let autodelete = dur_ms(policy.time_til_dormant_autodelete);
-        sqlx::query(
-            "UPDATE workspaces SET deleting_at = CASE WHEN $1 > 0 THEN dormant_at + $1 END \
-             WHERE template_id = $2 AND deleted = 0 AND dormant_at IS NOT NULL",
-        )
-        .bind(autodelete)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        self.rederive_template_workspaces(&mut tx, id).await?;
         tx.commit().await?;
+        self.rederive_template_workspaces(id).await?;
         self.template(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("template {id}")))
+    }
+
+    /// Re-derives every workspace of a template, [`REDERIVE_BATCH`] per
+    /// transaction, in id order (keyset pagination, so each batch query is
+    /// an index range scan).
+    async fn rederive_template_workspaces(&self, template_id: &str) -> Result<()> {
+        let mut after = String::new();
+        loop {
+            let ids: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM workspaces WHERE template_id = $1 AND deleted = 0 AND id > $2 \
+                 ORDER BY id LIMIT $3",
+            )
+            .bind(template_id)
+            .bind(&after)
+            .bind(REDERIVE_BATCH)
+            .fetch_all(self.pool())
+            .await?;
+            let Some(last) = ids.last() else {
+                return Ok(());
+            };
+            after = last.clone();
+            let mut tx = self.begin_write().await?;
+            for id in &ids {
+                match self.lock_workspace(&mut tx, id, LockMode::Wait).await {
+                    Ok(()) => {}
+                    // Deleted meanwhile.
+                    Err(StoreError::NotFound(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+                // A dormant workspace is deleted `time_til_dormant_autodelete`
+                // after it became dormant, under the policy in force now (as
+                // Coder's UpdateWorkspacesDormantDeletingAtByTemplateID).
+                sqlx::query(
+                    "UPDATE workspaces SET deleting_at = (SELECT CASE \
+                     WHEN t.time_til_dormant_autodelete_ms > 0 \
+                     THEN workspaces.dormant_at + t.time_til_dormant_autodelete_ms END \
+                     FROM templates t WHERE t.id = workspaces.template_id) \
+                     WHERE id = $1 AND dormant_at IS NOT NULL",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                self.rederive(&mut tx, id).await?;
+            }
+            tx.commit().await?;
+            if ids.len() < REDERIVE_BATCH_LEN {
+                return Ok(());
+            }
+        }
     }
 
     /// One page of a template's versions, oldest first: a range scan of

@@ -208,6 +208,28 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Declares each listed `async fn name(backend: Backend)` of the calling
+/// test module as two tests, `sqlite::name` and `postgres::name`, for tests
+/// that set up their backend themselves (servers, several stores). Each
+/// skips PostgreSQL itself when it is unreachable outside CI.
+#[macro_export]
+macro_rules! for_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($crate::testing::Backend::Sqlite).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($crate::testing::Backend::Postgres).await;
+            })*
+        }
+    };
+}
+
 /// The first user (an owner named `username`) and the `prebuilds` system
 /// user, the two users almost every lifecycle test and benchmark needs.
 ///

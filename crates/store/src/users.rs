@@ -7,6 +7,9 @@ use crate::{
     StoreError, User,
 };
 
+/// The setting claimed by the first user (its value: the username).
+const FIRST_USER_SETTING: &str = "first_user";
+
 pub(crate) const USER_COLUMNS: &str =
     "id, username, email, password_hash, role, is_system, created_at";
 
@@ -36,17 +39,28 @@ impl Store {
 
     /// Creates the first user as an owner, atomically refusing when any
     /// (non-system) user already exists.
+    ///
+    /// Counting alone is not enough on PostgreSQL: two transactions can
+    /// both count zero. Each first user therefore also claims the
+    /// [`FIRST_USER_SETTING`] row; its primary key lets exactly one claim
+    /// commit (a second waits for the first and then conflicts). The count
+    /// still refuses on databases created before the claim existed.
     pub async fn create_first_user(&self, mut user: NewUser, now: Timestamp) -> Result<User> {
+        let already = || "the first user has already been created".to_string();
         let mut tx = self.begin_write().await?;
         let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_system = 0")
             .fetch_one(&mut *tx)
             .await?;
         if existing > 0 {
-            return Err(StoreError::Conflict(
-                "the first user has already been created".into(),
-            ));
+            return Err(StoreError::Conflict(already()));
         }
         user.role = Role::Owner;
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2)")
+            .bind(FIRST_USER_SETTING)
+            .bind(&user.username)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_on_unique(e, already))?;
         let created = insert_user_in(&mut tx, user, false, now).await?;
         tx.commit().await?;
         Ok(created)

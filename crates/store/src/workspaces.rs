@@ -346,22 +346,6 @@ impl Store {
         Ok(state)
     }
 
-    pub(crate) async fn rederive_template_workspaces(
-        &self,
-        tx: &mut Tx,
-        template_id: &str,
-    ) -> Result<()> {
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM workspaces WHERE template_id = $1 AND deleted = 0")
-                .bind(template_id)
-                .fetch_all(&mut **tx)
-                .await?;
-        for id in ids {
-            self.rederive(tx, &id).await?;
-        }
-        Ok(())
-    }
-
     /// A workspace that is not deleted.
     pub async fn workspace(&self, id: &str) -> Result<Option<WorkspaceState>> {
         let row = sqlx::query(&format!(

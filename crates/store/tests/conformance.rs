@@ -12,15 +12,19 @@ fn t(s: &str) -> Timestamp {
     s.parse().expect("test timestamp")
 }
 
-/// A policy whose due time is the deadline of a running build, so the due
-/// query can be tested without the lifecycle crate.
+/// A policy whose due time is the deadline of a running build, delayed by
+/// the template's failure TTL (zero by default), so the due query can be
+/// tested without the lifecycle crate and a policy edit moves due times.
 struct DeadlinePolicy;
 
 impl Policy for DeadlinePolicy {
     fn derive(&self, state: &WorkspaceState) -> DerivedTimes {
         DerivedTimes {
             next_start_at: None,
-            next_due_at: state.build.deadline,
+            next_due_at: state
+                .build
+                .deadline
+                .map(|deadline| deadline + state.template.policy.failure_ttl),
         }
     }
     fn start_deadlines(
@@ -57,6 +61,7 @@ macro_rules! conformance {
 
 conformance!(
     first_user_is_owner_and_only_once,
+    exactly_one_first_user_under_concurrency,
     duplicate_usernames_conflict,
     tokens_are_found_by_hash_until_expiry,
     sessions_are_listed_touched_and_ended,
@@ -70,10 +75,11 @@ conformance!(
     waiting_updates_see_the_winners_state,
     jobs_are_acquired_once,
     job_completion_sets_deadline_and_due_time,
-    stale_jobs_are_failed,
+    silent_jobs_are_failed_once_unless_they_heartbeat,
     logs_come_back_in_order,
     settings_round_trip,
     policy_changes_move_deletion_of_dormant_workspaces,
+    policy_edits_never_overwrite_concurrent_writes_with_stale_due_times,
     prebuild_pools_are_created_read_and_deleted,
     prebuild_pool_changes_are_serialised_per_preset,
     prebuild_claims_are_exclusive,
@@ -158,6 +164,33 @@ async fn first_user_is_owner_and_only_once(store: &Store) {
     let found = store.user_by_username("admin").await.unwrap().unwrap();
     assert_eq!(found, admin);
     assert_eq!(store.user_by_id(&admin.id).await.unwrap().unwrap(), admin);
+}
+
+async fn exactly_one_first_user_under_concurrency(store: &Store) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .create_first_user(new_user(&format!("admin{i}")), t(NOW))
+                .await
+        });
+    }
+    let mut created = 0;
+    while let Some(done) = tasks.join_next().await {
+        match done.expect("task") {
+            Ok(user) => {
+                assert_eq!(user.role, Role::Owner);
+                created += 1;
+            }
+            Err(StoreError::Conflict(message)) => {
+                assert_eq!(message, "the first user has already been created")
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(created, 1, "exactly one first user");
+    assert_eq!(store.user_count().await.unwrap(), 1);
 }
 
 async fn duplicate_usernames_conflict(store: &Store) {
@@ -869,7 +902,10 @@ async fn job_completion_sets_deadline_and_due_time(store: &Store) {
     assert_eq!(latest.id, job.build.id);
 }
 
-async fn stale_jobs_are_failed(store: &Store) {
+/// The store side of the silent-job reaper: running jobs with their
+/// heartbeat counts; a job is failed only if its count is still the one
+/// the reaper saw, and only once.
+async fn silent_jobs_are_failed_once_unless_they_heartbeat(store: &Store) {
     let (_, _, ws) = fixture(store, None).await;
     let job = store
         .acquire_job("worker-1", t(NOW))
@@ -877,35 +913,56 @@ async fn stale_jobs_are_failed(store: &Store) {
         .unwrap()
         .unwrap();
     let timeout = SignedDuration::from_secs(90);
-    let none = store
-        .fail_stale_jobs(t("2027-01-04T08:01:30Z"), timeout)
-        .await
-        .unwrap();
-    assert!(
-        none.is_empty(),
-        "exactly at the timeout the job is still alive"
+    let seen = store.running_job_heartbeats().await.unwrap();
+    assert_eq!(
+        seen,
+        vec![JobHeartbeats {
+            build_id: job.build.id.clone(),
+            heartbeats: 0,
+            last_heartbeat_at: Some(t(NOW)),
+        }]
     );
-    let failed = store
-        .fail_stale_jobs(t("2027-01-04T08:01:31Z"), timeout)
+    assert!(store
+        .heartbeat_job(&job.build.id, "worker-1", t("2027-01-04T08:00:10Z"))
         .await
-        .unwrap();
-    assert_eq!(failed, vec![job.build.id.clone()]);
-    let state = store.workspace(&ws.workspace.id).await.unwrap().unwrap();
-    assert_eq!(state.status(), WorkspaceStatus::Failed);
-    assert!(state
-        .build
-        .job
-        .error
-        .as_deref()
-        .unwrap_or("")
-        .contains("heartbeats"));
-    let logs = store.build_logs(&job.build.id, 0, 100).await.unwrap();
-    assert!(logs
-        .iter()
-        .any(|l| l.stream == "system" && l.output.contains("heartbeats")));
+        .unwrap());
     assert!(
         !store
-            .heartbeat_job(&job.build.id, "worker-1", t(NOW))
+            .fail_silent_job(&seen[0], timeout, t(NOW))
+            .await
+            .unwrap(),
+        "a heartbeat arrived after the reaper looked: the job lives"
+    );
+    let seen = store.running_job_heartbeats().await.unwrap();
+    assert_eq!(seen[0].heartbeats, 1);
+    assert_eq!(seen[0].last_heartbeat_at, Some(t("2027-01-04T08:00:10Z")));
+
+    let at = t("2027-01-04T08:02:00Z");
+    assert!(store.fail_silent_job(&seen[0], timeout, at).await.unwrap());
+    assert!(
+        !store.fail_silent_job(&seen[0], timeout, at).await.unwrap(),
+        "failed once"
+    );
+    assert!(store.running_job_heartbeats().await.unwrap().is_empty());
+    let state = store.workspace(&ws.workspace.id).await.unwrap().unwrap();
+    assert_eq!(state.status(), WorkspaceStatus::Failed);
+    assert_eq!(state.build.job.completed_at, Some(at));
+    let error = state.build.job.error.unwrap_or_default();
+    assert_eq!(
+        error,
+        "provisioner daemon stopped sending heartbeats (last at 2027-01-04T08:00:10Z); \
+         job failed after 1m 30s without one"
+    );
+    let logs = store.build_logs(&job.build.id, 0, 100).await.unwrap();
+    assert_eq!(
+        logs.iter()
+            .filter(|l| l.stream == "system" && l.output == error)
+            .count(),
+        1
+    );
+    assert!(
+        !store
+            .heartbeat_job(&job.build.id, "worker-1", at)
             .await
             .unwrap(),
         "the daemon learns it lost the job"
@@ -1067,6 +1124,61 @@ async fn postgres_announces_queued_jobs_at_commit() {
     let mut announced = Vec::new();
     while !announced.contains(&stop_id) {
         announced.push(listener.next().await.unwrap().expect("connection kept"));
+    }
+}
+
+/// A policy edit re-derives the template's workspaces in batches, each
+/// workspace under its lock, while other writers move deadlines: every
+/// workspace ends with the due time of its own latest state under the new
+/// policy (none overwritten with one computed from a stale read).
+async fn policy_edits_never_overwrite_concurrent_writes_with_stale_due_times(store: &Store) {
+    // More than one batch of the re-derivation.
+    const WORKSPACES: usize = 520;
+    let (owner, template, _) = fixture(store, None).await;
+    let ids: Vec<String> = testing::running_workspaces(
+        store,
+        &owner,
+        &template.id,
+        &template.active_version_id,
+        WORKSPACES,
+        Some(SignedDuration::from_hours(1)),
+        t(NOW),
+    )
+    .await
+    .into_iter()
+    .collect();
+    let mut writers = tokio::task::JoinSet::new();
+    for (i, id) in ids.iter().step_by(4).enumerate() {
+        let (store, id) = (store.clone(), id.clone());
+        let deadline = t(NOW) + SignedDuration::from_mins(120 + i64::try_from(i).unwrap());
+        writers.spawn(async move {
+            store
+                .update_workspace(&id, LockMode::Wait, t(NOW), |s| {
+                    Ok::<_, ()>(WorkspaceChange {
+                        deadlines: Some((Some(deadline), s.build.max_deadline)),
+                        ..Default::default()
+                    })
+                })
+                .await
+        });
+    }
+    let policy = TemplatePolicy {
+        failure_ttl: SignedDuration::from_mins(10),
+        ..TemplatePolicy::default()
+    };
+    let edited = store.update_template_policy(&template.id, &policy).await;
+    assert_eq!(edited.unwrap().policy, policy);
+    while let Some(done) = writers.join_next().await {
+        done.expect("writer").expect("write").expect("applied");
+    }
+    for id in &ids {
+        let s = store.workspace(id).await.unwrap().unwrap();
+        let deadline = s.build.deadline.expect("a deadline");
+        assert_eq!(
+            s.workspace.next_due_at,
+            Some(deadline + SignedDuration::from_mins(10)),
+            "workspace {id}: due at its deadline {deadline} under the new policy"
+        );
     }
 }
 

@@ -9,8 +9,8 @@ use crate::extract::Json;
 use crate::state::AppState;
 
 /// `--dev-clock` only: sets the server clock, then runs one executor
-/// iteration and one prebuild reconcile at the new time and answers their
-/// stats. Without the flag the route does not exist (404).
+/// iteration, one prebuild reconcile and one pass of the silent-job reaper
+/// at the new time and answers the first two's stats. Without the flag the route does not exist (404).
 #[utoipa::path(post, path = "/api/v2/debug/clock", request_body = sdk::DebugClockRequest,
     responses((status = 200, body = sdk::DebugClockResponse), (status = 404, body = sdk::ApiError)))]
 pub async fn set_clock(
@@ -48,6 +48,9 @@ pub async fn set_clock(
     let now = clock.now();
     let autobuild = state.executor.run_once(now).await;
     let prebuilds = crate::prebuild_claim::reconcile_once(&state, now).await;
+    // Silence is real time, so moving the dev clock never fails a running
+    // job; the pass shows it (and reaps what really went silent).
+    crate::provisioning::reap_once(&state.reaper, now).await;
     if !autobuild.transitions.is_empty() {
         state.jobs.job_queued();
     }

@@ -2,7 +2,8 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use dayshift_lifecycle::rules::{deleting_at, effective_ttl, next_autostart};
+use dayshift_lifecycle::requests;
+use dayshift_lifecycle::rules::{effective_ttl, next_autostart};
 use dayshift_schedule::deadline::{bumped_deadline, validate_extend, validate_ttl};
 use dayshift_schedule::{Schedule, SignedDuration};
 use dayshift_sdk as sdk;
@@ -335,20 +336,6 @@ pub async fn create(
     ))
 }
 
-/// Refuses a new build while the latest one is unfinished.
-fn require_settled(ws: &WorkspaceState) -> ApiResult<()> {
-    if ws.build.job.status.is_finished() {
-        Ok(())
-    } else {
-        Err(ApiErr::conflict(format!(
-            "workspace {}/{} has a build in progress (status {}); wait for it to finish",
-            ws.workspace.owner_name,
-            ws.workspace.name,
-            ws.status()
-        )))
-    }
-}
-
 #[utoipa::path(post, path = "/api/v2/workspaces/{id}/builds", request_body = sdk::CreateBuildRequest,
     responses((status = 201, body = sdk::WorkspaceBuild), (status = 409, body = sdk::ApiError)))]
 pub async fn create_build(
@@ -358,30 +345,37 @@ pub async fn create_build(
     Json(req): Json<sdk::CreateBuildRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<sdk::WorkspaceBuild>)> {
     let transition = convert::store_transition(req.transition);
-    let initiator = caller.0.id.clone();
+    let now = state.clock.now();
+    let mut activated = false;
     let applied = update(&state, &caller, &id, |ws| {
-        require_settled(ws)?;
-        Ok(WorkspaceChange {
-            new_build: Some(NewBuild {
-                transition,
-                reason: BuildReason::Initiator,
-                template_version_id: ws.reuse_version_id.clone(),
-                parameters: ws.reuse_parameters.clone(),
-                initiator_id: initiator,
-            }),
-            ..Default::default()
-        })
+        let build = requests::user_build(ws, transition, &caller.0.id, now)
+            .map_err(|refusal| ApiErr::conflict(refusal.to_string()))?;
+        activated = build.activated;
+        Ok(build.change)
     })
     .await?;
     let build = applied
         .new_build
         .ok_or_else(|| ApiErr::internal("build was not created"))?;
+    let workspace = format!(
+        "{}/{}",
+        applied.state.workspace.owner_name, applied.state.workspace.name
+    );
+    if activated {
+        tracing::info!(%workspace, "dormant workspace activated by its start");
+    }
     tracing::info!(
-        workspace = %format!("{}/{}", applied.state.workspace.owner_name, applied.state.workspace.name),
+        %workspace,
         transition = transition.as_str(),
         "build queued by user"
     );
-    Ok((StatusCode::CREATED, axum::Json(convert::build(&build))))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(sdk::WorkspaceBuild {
+            activated,
+            ..convert::build(&build)
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v2/workspaces/{id}/builds",
@@ -632,22 +626,7 @@ pub async fn set_dormant(
 ) -> ApiResult<axum::Json<sdk::Workspace>> {
     let now = state.clock.now();
     let applied = update(&state, &caller, &id, |ws| {
-        Ok(match (req.dormant, ws.workspace.dormant_at) {
-            (true, Some(_)) | (false, None) => WorkspaceChange::default(),
-            (true, None) => WorkspaceChange {
-                dormant_at: Some(Some(now)),
-                deleting_at: Some(deleting_at(now, &ws.template.policy)),
-                ..Default::default()
-            },
-            // Waking a workspace counts as using it, so it does not fall
-            // dormant again at the next tick.
-            (false, Some(_)) => WorkspaceChange {
-                dormant_at: Some(None),
-                deleting_at: Some(None),
-                last_used_at: Some(now),
-                ..Default::default()
-            },
-        })
+        Ok(requests::set_dormant(ws, req.dormant, now))
     })
     .await?;
     Ok(axum::Json(convert::workspace(&applied.state)))

@@ -257,7 +257,7 @@ fn actions(viewer: &Viewer, ws: &sdk::Workspace) -> Markup {
                 } @else {
                     (action_button(viewer, &ws.id, "start", "Start"))
                 }
-                @if ws.outdated { (action_button(viewer, &ws.id, "update", "Update")) }
+                @if ws.outdated { span class="muted" { "Outdated: " code { "dayshift update " (ws.name) } " moves it to the active version." } }
                 @if ws.dormant_at.is_some() { (action_button(viewer, &ws.id, "activate", "Activate")) }
                 a href=(format!("/workspaces/{}/delete", ws.id)) class="danger" { "Delete…" }
             } @else {
@@ -456,7 +456,7 @@ async fn build(
     Ok(build)
 }
 
-/// Start, stop, restart, update or activate.
+/// Start, stop, restart or activate.
 pub async fn action(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -472,7 +472,6 @@ pub async fn action(
             .await
             .map(|_| "Stopping.".to_string()),
         "restart" => restart(&state, caller, &id).await,
-        "update" => update(&state, caller, &id).await,
         "activate" => api::set_dormant(
             State(state.clone()),
             caller.clone(),
@@ -524,11 +523,6 @@ async fn restart(state: &AppState, caller: &CurrentUser, id: &str) -> ApiResult<
         }
     });
     Ok("Restarting: stopping now, it starts again once stopped.".into())
-}
-
-async fn update(state: &AppState, caller: &CurrentUser, id: &str) -> ApiResult<String> {
-    let _ = (state, caller, id);
-    Err(ApiErr::conflict("update is not available yet"))
 }
 
 pub async fn confirm_delete(
