@@ -215,6 +215,14 @@ pub struct ServerArgs {
     /// Use a settable clock (POST /api/v2/debug/clock); for tests and demos.
     #[arg(long, env = "DAYSHIFT_DEV_CLOCK")]
     pub dev_clock: bool,
+    /// Largest workspace state kept with a build, in MiB once compressed;
+    /// a build leaving a larger state directory fails.
+    #[arg(long, env = "DAYSHIFT_WORKSPACE_STATE_LIMIT_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub workspace_state_limit_mib: u64,
+    /// On SIGTERM or SIGINT, let running builds finish for this long before
+    /// failing them (a second signal exits at once).
+    #[arg(long, env = "DAYSHIFT_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_std_duration)]
+    pub shutdown_grace: std::time::Duration,
     /// Mark the dashboard's session cookie `Secure`: set it when browsers
     /// reach the server over HTTPS (behind a TLS-terminating proxy).
     #[arg(long, env = "DAYSHIFT_SECURE_COOKIES")]
@@ -222,9 +230,17 @@ pub struct ServerArgs {
 }
 
 fn parse_positive_std_duration(s: &str) -> Result<std::time::Duration, String> {
-    let d = dayshift_schedule::parse_duration(s).map_err(|e| e.to_string())?;
-    if d.is_negative() || d.is_zero() {
+    let d = parse_std_duration(s)?;
+    if d.is_zero() {
         return Err(format!("duration {s:?} must be positive"));
+    }
+    Ok(d)
+}
+
+fn parse_std_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = dayshift_schedule::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_negative() {
+        return Err(format!("duration {s:?} must not be negative"));
     }
     std::time::Duration::try_from(d).map_err(|e| e.to_string())
 }
@@ -582,6 +598,10 @@ pub struct ProvisionerStartArgs {
     /// (default: the data directory's `provisioner` folder).
     #[arg(long, env = "DAYSHIFT_PROVISIONER_WORK_DIR", value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
+    /// On SIGTERM or SIGINT, let a running build finish for this long before
+    /// failing it (a second signal exits at once).
+    #[arg(long, env = "DAYSHIFT_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_std_duration)]
+    pub shutdown_grace: std::time::Duration,
 }
 
 #[cfg(test)]

@@ -36,24 +36,29 @@ pub async fn start(ctx: &Ctx, args: ProvisionerStartArgs) -> Result<()> {
     std::fs::create_dir_all(&work_dir)
         .with_context(|| format!("cannot create work directory {}", work_dir.display()))?;
 
-    let cancel = CancellationToken::new();
+    let grace = args.shutdown_grace;
+    let mut signals = dayshift_server::Signals::new()?;
+    let stop = CancellationToken::new();
     let daemon = dayshift_server::run_external_provisioner(
         dayshift_server::ExternalProvisionerConfig {
             url,
             key: args.key,
             name,
             work_dir,
+            shutdown_grace: grace,
         },
-        cancel.clone(),
+        stop.clone(),
     );
     tokio::pin!(daemon);
     tokio::select! {
-        result = &mut daemon => result,
-        interrupted = tokio::signal::ctrl_c() => {
-            interrupted.context("cannot wait for ctrl-c")?;
-            tracing::info!("stopping: a running build is canceled and reported");
-            cancel.cancel();
-            daemon.await
+        result = &mut daemon => return result,
+        signal = signals.next() => {
+            tracing::info!(signal, grace = ?grace, "stopping: no new jobs; a running build may finish within the grace (a second signal exits at once)");
+            stop.cancel();
         }
+    }
+    tokio::select! {
+        result = &mut daemon => result,
+        signal = signals.next() => Err(anyhow!("interrupted by a second {signal} while stopping")),
     }
 }

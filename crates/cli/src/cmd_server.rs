@@ -41,6 +41,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             hard_limit: args.prebuilds_failure_limit,
         },
         dev_clock: args.dev_clock,
+        workspace_state_limit: args.workspace_state_limit_mib * 1024 * 1024,
+        shutdown_grace: args.shutdown_grace,
         secure_cookies: args.secure_cookies,
         login: Default::default(),
         session_clock: None,

@@ -48,6 +48,9 @@ pub struct Executor {
     store: Store,
     /// Who queued the executor's builds (the system user's id).
     initiator_id: Arc<str>,
+    /// Set by [`Executor::run`]: once it fires, an iteration starts no
+    /// further workspace (those under way finish their transaction).
+    stop: CancellationToken,
 }
 
 enum Outcome {
@@ -60,18 +63,24 @@ impl Executor {
         Executor {
             store,
             initiator_id: initiator_id.into(),
+            stop: CancellationToken::new(),
         }
     }
 
     /// Runs one iteration per received tick until the channel closes or
     /// `cancel` fires, sending each iteration's stats when `stats` is set.
+    /// Cancelling stops the running iteration between workspaces, never
+    /// inside one's transaction.
     pub async fn run(
         self,
         ticks: mpsc::Receiver<Timestamp>,
         stats: Option<mpsc::Sender<RunStats>>,
         cancel: CancellationToken,
     ) {
-        let this = &self;
+        let this = &Executor {
+            stop: cancel.clone(),
+            ..self
+        };
         crate::ticks::run_on_ticks(ticks, stats, cancel, move |now| this.run_once(now)).await;
     }
 
@@ -101,7 +110,7 @@ impl Executor {
             // are no longer due, so the next query returns new ones; stop
             // when a batch changed nothing (all stuck), or it would spin.
             let progressed = stats.transitions.len() + stats.marked_dormant.len() > done_before;
-            if !full || !progressed {
+            if !full || !progressed || self.stop.is_cancelled() {
                 break;
             }
         }
@@ -114,6 +123,10 @@ impl Executor {
     async fn process_all(&self, due: Vec<String>, now: Timestamp, stats: &mut RunStats) {
         let results: Vec<(String, Result<Outcome, TransitionError>)> = stream::iter(due)
             .map(|id| async move {
+                if self.stop.is_cancelled() {
+                    // Still due: the next tick, here or on another replica.
+                    return (id, Ok(Outcome::Nothing));
+                }
                 let result = self.process(&id, now).await;
                 (id, result)
             })

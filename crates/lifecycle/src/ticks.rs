@@ -1,7 +1,9 @@
 //! The loop every background reconciler runs: one iteration per tick
 //! received, its stats sent when a stats channel is set, until the tick
-//! channel closes or the task is cancelled (also mid-iteration: the
-//! iteration's open transaction then rolls back).
+//! channel closes or the task is cancelled. Cancelling never interrupts an
+//! iteration mid-transaction: the loop stops between iterations, and the
+//! iterations themselves (executor, reconciler) watch the same token and
+//! stop between workspaces, finishing the ones they have begun.
 
 use std::future::Future;
 
@@ -26,10 +28,10 @@ pub async fn run_on_ticks<S, F, Fut>(
                 None => return,
             },
         };
-        let result = tokio::select! {
-            _ = cancel.cancelled() => return,
-            result = iteration(now) => result,
-        };
+        let result = iteration(now).await;
+        if cancel.is_cancelled() {
+            return;
+        }
         if let Some(stats) = &stats {
             if stats.send(result).await.is_err() {
                 return;

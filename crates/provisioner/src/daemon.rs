@@ -19,7 +19,8 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::runner::{run_build, BuildLog, BuildRequest, LogStream, Transition};
-use crate::{Manifest, TemplateBundle};
+use crate::state::{self, StateError};
+use crate::{format_duration, Manifest, TemplateBundle};
 
 /// Signals between whoever queues jobs, the daemons, and log readers.
 #[derive(Debug)]
@@ -74,6 +75,12 @@ pub struct Job {
     /// How often the source wants heartbeats for this job, when it knows
     /// better than the daemon's own setting (the server's timeout).
     pub heartbeat_interval: Option<Duration>,
+    /// The workspace's state directory as the previous build left it
+    /// (packed, see [`crate::state`]); `None` before the first.
+    pub state: Option<Vec<u8>>,
+    /// The largest packed state the source accepts, when it knows better
+    /// than the daemon's own setting (the server's limit).
+    pub state_limit: Option<u64>,
 }
 
 impl From<JobAssignment> for Job {
@@ -88,6 +95,8 @@ impl From<JobAssignment> for Job {
             template_version_id: job.build.template_version_id,
             manifest_json: job.manifest_json,
             heartbeat_interval: None,
+            state: job.state,
+            state_limit: None,
         }
     }
 }
@@ -115,14 +124,23 @@ pub enum SourceError {
 pub trait JobSource: Send + Sync {
     /// The next job for this daemon. When there is none, waits a while
     /// (idle poll, long poll) and then answers `None`; the daemon asks again.
-    async fn acquire(&self) -> Result<Option<Job>, SourceError>;
+    /// Once `stop` fires it answers `None` soon, but never drops a job it
+    /// has already taken: the daemon runs what it returns.
+    async fn acquire(&self, stop: &CancellationToken) -> Result<Option<Job>, SourceError>;
     /// The bundle of a template version this daemon has not extracted yet.
     async fn bundle(&self, template_version_id: &str) -> Result<Vec<u8>, SourceError>;
     async fn log(&self, build_id: &str, stream: LogStream, text: &str) -> Result<(), SourceError>;
     /// [`SourceError::Lost`] when the job is no longer this daemon's.
     async fn heartbeat(&self, build_id: &str) -> Result<(), SourceError>;
+    /// Records the result and, when `state` is set, the workspace's packed
+    /// state directory with it (`None` keeps the previous state).
     /// [`SourceError::Lost`] when the job is no longer this daemon's.
-    async fn complete(&self, build_id: &str, result: JobResult) -> Result<(), SourceError>;
+    async fn complete(
+        &self,
+        build_id: &str,
+        result: JobResult,
+        state: Option<Vec<u8>>,
+    ) -> Result<(), SourceError>;
 }
 
 /// How a daemon is set up.
@@ -139,6 +157,9 @@ pub struct DaemonConfig {
     /// lost); every daemon waits this long after a failure to reach its
     /// source before trying again.
     pub idle_poll: Duration,
+    /// The largest packed workspace state this daemon stores, unless the
+    /// job's source asks for another limit ([`state::DEFAULT_STATE_LIMIT`]).
+    pub state_limit: u64,
 }
 
 /// Attempts at recording a build's result before giving it up.
@@ -181,16 +202,32 @@ impl Daemon {
         Daemon { source, config }
     }
 
-    /// Runs jobs until `cancel` fires (`Ok`) or the source refuses this
-    /// daemon for good (the error says why).
+    /// Runs jobs until `cancel` fires (`Ok`; a running build is canceled at
+    /// once, the reason in its log) or the source refuses this daemon for
+    /// good (the error says why).
     pub async fn run(self, cancel: CancellationToken) -> Result<(), SourceError> {
+        self.run_until_drained(cancel, Duration::ZERO).await
+    }
+
+    /// Runs jobs until `stop` fires, then takes no new job and gives the
+    /// running build up to `grace` to finish; a build still running then is
+    /// canceled and fails with the reason in its log. Returns once its
+    /// result is recorded (or the source refused this daemon for good).
+    pub async fn run_until_drained(
+        self,
+        stop: CancellationToken,
+        grace: Duration,
+    ) -> Result<(), SourceError> {
+        let cancel = stop;
         loop {
-            let acquired = tokio::select! {
-                _ = cancel.cancelled() => return Ok(()),
-                acquired = self.source.acquire() => acquired,
-            };
-            match acquired {
-                Ok(Some(job)) => self.run_job(job, &cancel).await,
+            if cancel.is_cancelled() {
+                return Ok(());
+            }
+            // Not raced against `cancel`: a job the source has just taken
+            // must not be dropped on the floor; the source itself stops
+            // waiting when `cancel` fires.
+            match self.source.acquire(&cancel).await {
+                Ok(Some(job)) => self.run_job(job, &cancel, grace).await,
                 Ok(None) => {}
                 Err(e @ SourceError::Refused(_)) => return Err(e),
                 Err(e) => {
@@ -204,8 +241,10 @@ impl Daemon {
         }
     }
 
-    async fn run_job(&self, job: Job, cancel: &CancellationToken) {
-        let build_cancel = cancel.child_token();
+    async fn run_job(&self, job: Job, cancel: &CancellationToken, grace: Duration) {
+        // Not a child of `cancel`: stopping the daemon lets the build run
+        // on for `grace`.
+        let build_cancel = CancellationToken::new();
         let log = SourceLog {
             source: self.source.as_ref(),
             build_id: &job.build_id,
@@ -218,22 +257,51 @@ impl Daemon {
         // its job would never time out.
         let work = self.build(&job, &log, build_cancel.clone());
         let heartbeats = heartbeat(self.source.as_ref(), &job.build_id, interval, &build_cancel);
-        tokio::pin!(work, heartbeats);
-        let result = tokio::select! {
-            result = &mut work => result,
+        let past_grace = async {
+            cancel.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::pin!(work, heartbeats, past_grace);
+        let (result, state) = tokio::select! {
+            finished = &mut work => finished,
             // The job was taken away and the build canceled: let it stop.
             () = &mut heartbeats => work.await,
+            () = &mut past_grace => {
+                let reason = format!(
+                    "build canceled: provisioner daemon {} is shutting down and the build \
+                     did not finish within its shutdown grace of {}",
+                    self.config.name,
+                    format_duration(jiff::SignedDuration::try_from(grace).unwrap_or(jiff::SignedDuration::MAX)),
+                );
+                log.line(LogStream::System, reason.clone()).await;
+                build_cancel.cancel();
+                let (mut result, state) = work.await;
+                if !result.success {
+                    result.error = Some(reason);
+                }
+                (result, state)
+            }
         };
-        self.record(&job, result, cancel).await;
+        self.record(&job, result, state, cancel).await;
     }
 
     /// Reports the result, retrying a source that is briefly unreachable:
     /// a result that never arrives fails the job at the heartbeat timeout.
-    async fn record(&self, job: &Job, result: JobResult, cancel: &CancellationToken) {
+    async fn record(
+        &self,
+        job: &Job,
+        result: JobResult,
+        state: Option<Vec<u8>>,
+        cancel: &CancellationToken,
+    ) {
         let success = result.success;
         let mut attempt = 1;
         loop {
-            match self.source.complete(&job.build_id, result.clone()).await {
+            match self
+                .source
+                .complete(&job.build_id, result.clone(), state.clone())
+                .await
+            {
                 Ok(()) => {
                     tracing::info!(
                         workspace = %format!("{}/{}", job.owner_name, job.workspace_name),
@@ -263,31 +331,64 @@ impl Daemon {
         }
     }
 
-    /// Runs the build; every failure becomes a failed result with its
-    /// reason in the log.
-    async fn build(&self, job: &Job, log: &SourceLog<'_>, cancel: CancellationToken) -> JobResult {
-        match self.prepare(job).await {
-            Ok((manifest, request)) => {
-                let outcome = run_build(&manifest, &request, log, cancel).await;
-                if outcome.success && request.transition == Transition::Delete {
-                    // The workspace is gone; so is its state.
-                    let _ = tokio::fs::remove_dir_all(&request.state_dir).await;
-                }
-                JobResult {
-                    success: outcome.success,
-                    error: outcome.error,
-                    outputs: outcome.outputs,
-                }
-            }
+    /// Runs the build between restoring the workspace's state directory
+    /// and packing it again; every failure becomes a failed result with its
+    /// reason in the log. The packed state is `None` when there is nothing
+    /// new to keep (the build never ran, the state was too large, or the
+    /// workspace is deleted).
+    async fn build(
+        &self,
+        job: &Job,
+        log: &SourceLog<'_>,
+        cancel: CancellationToken,
+    ) -> (JobResult, Option<Vec<u8>>) {
+        let failed = |message: String| JobResult {
+            success: false,
+            error: Some(message),
+            outputs: Default::default(),
+        };
+        let (manifest, request) = match self.prepare(job).await {
+            Ok(prepared) => prepared,
             Err(e) => {
                 log.line(LogStream::System, e.to_string()).await;
-                JobResult {
-                    success: false,
-                    error: Some(e.to_string()),
-                    outputs: Default::default(),
+                return (failed(e.to_string()), None);
+            }
+        };
+        let limit = job.state_limit.unwrap_or(self.config.state_limit);
+        let dir = request.state_dir.clone();
+        let archive = job.state.clone();
+        let restored = blocking(move || state::restore(archive.as_deref(), &dir, limit)).await;
+        if let Err(e) = restored {
+            log.line(LogStream::System, e.to_string()).await;
+            return (failed(e.to_string()), None);
+        }
+        let outcome = run_build(&manifest, &request, log, cancel).await;
+        let mut result = JobResult {
+            success: outcome.success,
+            error: outcome.error,
+            outputs: outcome.outputs,
+        };
+        let deleted = outcome.success && request.transition == Transition::Delete;
+        let packed = if deleted {
+            None
+        } else {
+            let dir = request.state_dir.clone();
+            match blocking(move || state::pack(&dir, limit)).await {
+                Ok(archive) => Some(archive),
+                Err(e) => {
+                    log.line(LogStream::System, e.to_string()).await;
+                    if result.success {
+                        result.success = false;
+                        result.error = Some(e.to_string());
+                    }
+                    None
                 }
             }
-        }
+        };
+        // The state lives in the database now; a copy left here would only
+        // go stale (the next build, wherever it runs, restores it afresh).
+        let _ = tokio::fs::remove_dir_all(&request.state_dir).await;
+        (result, packed)
     }
 
     async fn prepare(&self, job: &Job) -> Result<(Manifest, BuildRequest), DaemonError> {
@@ -318,6 +419,18 @@ impl Daemon {
         };
         Ok((manifest, request))
     }
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StateError> + Send + 'static,
+) -> Result<T, StateError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(StateError::Pack {
+            dir: PathBuf::new(),
+            source: std::io::Error::other(e),
+        })
+    })
 }
 
 /// Extracts into a temporary sibling and renames it into place, so a
@@ -401,7 +514,8 @@ impl BuildLog for SourceLog<'_> {
 /// Waits up to `max_wait` for a pending job and hands it to `worker`.
 /// Woken at once by [`JobEvents::job_queued`] (jobs queued in this process,
 /// or announced by PostgreSQL); looks again every `poll` regardless, for
-/// announcements that were lost.
+/// announcements that were lost. Answers `None` as soon as `stop` fires,
+/// interrupting only its waits, never the transaction that takes a job.
 pub async fn wait_for_job(
     store: &Store,
     clock: &dyn Clock,
@@ -409,9 +523,13 @@ pub async fn wait_for_job(
     worker: &str,
     poll: Duration,
     max_wait: Duration,
+    stop: &CancellationToken,
 ) -> Result<Option<JobAssignment>, StoreError> {
     let deadline = tokio::time::Instant::now() + max_wait;
     loop {
+        if stop.is_cancelled() {
+            return Ok(None);
+        }
         // Register interest before looking, so a job queued between the
         // look and the wait still wakes us.
         let notified = events.queued.notified();
@@ -428,6 +546,7 @@ pub async fn wait_for_job(
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep_until(deadline.min(now + poll)) => {}
+            _ = stop.cancelled() => return Ok(None),
         }
     }
 }
@@ -444,7 +563,7 @@ pub struct StoreSource {
 
 #[async_trait]
 impl JobSource for StoreSource {
-    async fn acquire(&self) -> Result<Option<Job>, SourceError> {
+    async fn acquire(&self, stop: &CancellationToken) -> Result<Option<Job>, SourceError> {
         let job = wait_for_job(
             &self.store,
             self.clock.as_ref(),
@@ -452,6 +571,7 @@ impl JobSource for StoreSource {
             &self.worker,
             self.idle_poll,
             self.idle_poll,
+            stop,
         )
         .await?;
         Ok(job.map(Job::from))
@@ -487,10 +607,21 @@ impl JobSource for StoreSource {
         }
     }
 
-    async fn complete(&self, build_id: &str, result: JobResult) -> Result<(), SourceError> {
+    async fn complete(
+        &self,
+        build_id: &str,
+        result: JobResult,
+        state: Option<Vec<u8>>,
+    ) -> Result<(), SourceError> {
         let completed = self
             .store
-            .complete_job(build_id, Some(&self.worker), result, self.clock.now())
+            .complete_job_with_state(
+                build_id,
+                Some(&self.worker),
+                result,
+                state.as_deref(),
+                self.clock.now(),
+            )
             .await;
         self.events.progressed();
         match completed {

@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod reaper;
 pub mod runner;
 mod sched;
+pub mod state;
 
 pub use bundle::{BundleError, BundleFile, TemplateBundle};
 pub use duration::format_duration;

@@ -136,6 +136,7 @@ impl Fixture {
                 work_dir: self.work.path().to_path_buf(),
                 heartbeat_interval: Duration::from_secs(3600),
                 idle_poll: Duration::from_secs(3600),
+                state_limit: dayshift_provisioner::state::DEFAULT_STATE_LIMIT,
             },
         )
     }

@@ -588,6 +588,15 @@ pub struct ProvisionerJob {
     pub manifest: serde_json::Value,
     /// Send a heartbeat at least this often, or the job is failed.
     pub heartbeat_interval_ms: u64,
+    /// The workspace's state directory as its previous build left it (a
+    /// gzip-compressed tar, base64): restore it before running the build.
+    /// Absent before the first build that stored one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_base64: Option<String>,
+    /// The largest packed state (bytes, before base64) the server stores;
+    /// a build leaving a larger one fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_limit_bytes: Option<u64>,
 }
 
 /// `GET /api/v2/provisioner/template-versions/{id}/bundle`.
@@ -627,6 +636,11 @@ pub struct CompleteJobRequest {
     pub error: Option<String>,
     #[serde(default)]
     pub outputs: BTreeMap<String, String>,
+    /// The workspace's state directory after the build, packed as received
+    /// in the job (gzip-compressed tar, base64). Absent: keep the previous
+    /// state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_base64: Option<String>,
 }
 
 /// A page of a list (DESIGN §7 "Lists are paginated"): its rows, the

@@ -352,8 +352,8 @@ struct Counted {
 
 #[async_trait]
 impl JobSource for Counted {
-    async fn acquire(&self) -> Result<Option<Job>, SourceError> {
-        self.inner.acquire().await
+    async fn acquire(&self, stop: &CancellationToken) -> Result<Option<Job>, SourceError> {
+        self.inner.acquire(stop).await
     }
     async fn bundle(&self, version_id: &str) -> Result<Vec<u8>, SourceError> {
         self.inner.bundle(version_id).await
@@ -364,8 +364,13 @@ impl JobSource for Counted {
     async fn heartbeat(&self, build_id: &str) -> Result<(), SourceError> {
         self.inner.heartbeat(build_id).await
     }
-    async fn complete(&self, build_id: &str, result: JobResult) -> Result<(), SourceError> {
-        let completed = self.inner.complete(build_id, result).await;
+    async fn complete(
+        &self,
+        build_id: &str,
+        result: JobResult,
+        state: Option<Vec<u8>>,
+    ) -> Result<(), SourceError> {
+        let completed = self.inner.complete(build_id, result, state).await;
         let _ = self.finished.send(());
         completed
     }
@@ -408,6 +413,7 @@ async fn job_throughput(daemons: usize) -> f64 {
                 work_dir: work.path().to_path_buf(),
                 heartbeat_interval: Duration::from_secs(3600),
                 idle_poll: Duration::from_secs(3600),
+                state_limit: dayshift_provisioner::state::DEFAULT_STATE_LIMIT,
             },
         );
         tasks.spawn(daemon.run(cancel.clone()));

@@ -29,6 +29,8 @@ pub struct ExternalProvisionerConfig {
     pub name: String,
     /// Extracted templates and per-workspace state.
     pub work_dir: PathBuf,
+    /// Once `stop` fires, a running build gets this long to finish.
+    pub shutdown_grace: Duration,
 }
 
 /// After a failed request, wait this long before asking again.
@@ -39,13 +41,15 @@ const RETRY: Duration = Duration::from_secs(5);
 /// connection: give up and ask again.
 const ACQUIRE_GRACE: Duration = Duration::from_secs(30);
 
-/// Runs an external daemon until `cancel` fires. Fails when the server
+/// Runs an external daemon until `stop` fires (then it takes no new job and
+/// gives a running build `shutdown_grace` to finish). Fails when the server
 /// refuses the key (or has external provisioners disabled), with the
 /// server's message.
 pub async fn run_external_provisioner(
     config: ExternalProvisionerConfig,
-    cancel: CancellationToken,
+    stop: CancellationToken,
 ) -> anyhow::Result<()> {
+    let grace = config.shutdown_grace;
     let source = HttpSource {
         client: Client::new(&config.url).with_provisioner_key(config.key.clone()),
         worker: config.name.clone(),
@@ -59,9 +63,11 @@ pub async fn run_external_provisioner(
             // Every job carries the server's interval; this is a fallback.
             heartbeat_interval: Duration::from_secs(10),
             idle_poll: RETRY,
+            // Every job carries the server's limit; this is a fallback.
+            state_limit: dayshift_provisioner::state::DEFAULT_STATE_LIMIT,
         },
     );
-    daemon.run(cancel).await?;
+    daemon.run_until_drained(stop, grace).await?;
     Ok(())
 }
 
@@ -83,24 +89,44 @@ fn source_error(e: ClientError) -> SourceError {
 
 #[async_trait]
 impl JobSource for HttpSource {
-    async fn acquire(&self) -> Result<Option<Job>, SourceError> {
+    async fn acquire(&self, stop: &CancellationToken) -> Result<Option<Job>, SourceError> {
         let request = sdk::AcquireJobRequest {
             worker: self.worker.clone(),
             wait_ms: None,
         };
-        let answer = tokio::time::timeout(
+        let asked = tokio::time::timeout(
             ACQUIRE_WAIT + ACQUIRE_GRACE,
             self.client.acquire_job(&request),
-        )
-        .await
-        .map_err(|_| {
-            SourceError::Other(format!(
-                "{} did not answer a job request in time",
-                self.client.base_url()
-            ))
-        })?
-        .map_err(source_error)?;
-        Ok(answer.map(|job| Job {
+        );
+        // Stopping abandons the long poll: a job the server hands out at
+        // that very instant is failed by its heartbeat timeout, the rare
+        // price of not keeping a stopping daemon for up to 25s.
+        let answer = tokio::select! {
+            answer = asked => answer,
+            _ = stop.cancelled() => return Ok(None),
+        };
+        let answer = answer
+            .map_err(|_| {
+                SourceError::Other(format!(
+                    "{} did not answer a job request in time",
+                    self.client.base_url()
+                ))
+            })?
+            .map_err(source_error)?;
+        let Some(job) = answer else {
+            return Ok(None);
+        };
+        let state = match &job.state_base64 {
+            None => None,
+            Some(text) => Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .map_err(|e| {
+                        SourceError::Other(format!("workspace state is not base64: {e}"))
+                    })?,
+            ),
+        };
+        Ok(Some(Job {
             build_id: job.build_id,
             workspace_id: job.workspace_id,
             workspace_name: job.workspace_name,
@@ -110,6 +136,8 @@ impl JobSource for HttpSource {
             template_version_id: job.template_version_id,
             manifest_json: job.manifest.to_string(),
             heartbeat_interval: Some(Duration::from_millis(job.heartbeat_interval_ms)),
+            state,
+            state_limit: job.state_limit_bytes,
         }))
     }
 
@@ -148,12 +176,19 @@ impl JobSource for HttpSource {
             .map_err(source_error)
     }
 
-    async fn complete(&self, build_id: &str, result: JobResult) -> Result<(), SourceError> {
+    async fn complete(
+        &self,
+        build_id: &str,
+        result: JobResult,
+        state: Option<Vec<u8>>,
+    ) -> Result<(), SourceError> {
         let request = sdk::CompleteJobRequest {
             worker: self.worker.clone(),
             success: result.success,
             error: result.error,
             outputs: result.outputs,
+            state_base64: state
+                .map(|archive| base64::engine::general_purpose::STANDARD.encode(archive)),
         };
         self.client
             .complete_job(build_id, &request)

@@ -49,9 +49,10 @@ use tokio_util::sync::CancellationToken;
 pub use dayshift_lifecycle::parameters;
 pub use dayshift_lifecycle::prebuilds::PoolRules;
 pub use dayshift_lifecycle::ManualClock;
+pub use dayshift_provisioner::state::DEFAULT_STATE_LIMIT;
 pub use external_provisioner::{run_external_provisioner, ExternalProvisionerConfig};
 pub use login::{Limit, LoginLimits};
-pub use provisioning::DEFAULT_HEARTBEAT_TIMEOUT;
+pub use provisioning::{DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_SHUTDOWN_GRACE};
 pub use state::AppState;
 
 /// Everything `dayshift server` can be told on its command line.
@@ -69,6 +70,12 @@ pub struct ServerConfig {
     /// Failure backoff and hard limit of prebuild pools.
     pub prebuilds: dayshift_lifecycle::prebuilds::PoolRules,
     pub dev_clock: bool,
+    /// The largest packed workspace state (bytes) stored with a build; a
+    /// build leaving a larger one fails.
+    pub workspace_state_limit: u64,
+    /// On shutdown, running builds get this long to finish before they are
+    /// canceled (and fail, the reason in their log).
+    pub shutdown_grace: Duration,
     /// The dashboard's session cookie is marked `Secure` (the server is
     /// reached over HTTPS).
     pub secure_cookies: bool,
@@ -94,6 +101,10 @@ impl ServerConfig {
             provisioner_heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
             prebuilds: Default::default(),
             dev_clock: true,
+            workspace_state_limit: DEFAULT_STATE_LIMIT,
+            // Tests that shut down with builds in flight need not wait;
+            // those about shutting down set their own.
+            shutdown_grace: Duration::ZERO,
             secure_cookies: false,
             login: LoginLimits::default(),
             session_clock: None,
@@ -108,6 +119,13 @@ pub const SYSTEM_USER: &str = "prebuilds";
 pub struct RunningServer {
     pub address: SocketAddr,
     pub state: AppState,
+    /// Fires first on shutdown: daemons take no new job, the executor and
+    /// the reconciler stop between workspaces.
+    draining: CancellationToken,
+    /// The tasks `draining` stops: daemons (each finishing its build
+    /// within the grace), executor, reconciler.
+    draining_tasks: tokio::task::JoinSet<()>,
+    /// Fires once they are done: HTTP, the reaper and the rest stop.
     cancel: CancellationToken,
     tasks: tokio::task::JoinSet<()>,
 }
@@ -117,8 +135,22 @@ impl RunningServer {
         format!("http://{}", self.address)
     }
 
-    /// Stops the HTTP listener and every background task.
+    /// Begins a graceful shutdown (what the first SIGTERM or SIGINT does)
+    /// without waiting for it: built-in daemons take no new job, the
+    /// executor and the reconciler stop between workspaces. The API keeps
+    /// answering until [`RunningServer::shutdown`] has let the running
+    /// builds finish.
+    pub fn begin_shutdown(&self) {
+        self.draining.cancel();
+    }
+
+    /// Shuts down gracefully: [`RunningServer::begin_shutdown`], then waits
+    /// for running builds to finish, for at most the shutdown grace (a build
+    /// still running then is canceled and fails, the reason in its log),
+    /// then stops the HTTP listener and every other task.
     pub async fn shutdown(mut self) {
+        self.draining.cancel();
+        while self.draining_tasks.join_next().await.is_some() {}
         self.cancel.cancel();
         while self.tasks.join_next().await.is_some() {}
     }
@@ -196,6 +228,7 @@ pub async fn start(
         jobs: jobs.clone(),
         provisioner_psk: config.provisioner_psk.clone(),
         provisioner_heartbeat_timeout: config.provisioner_heartbeat_timeout,
+        workspace_state_limit: config.workspace_state_limit,
         reaper: reaper.clone(),
         shutdown: cancel.clone(),
         prometheus,
@@ -205,10 +238,12 @@ pub async fn start(
     });
 
     let mut tasks = tokio::task::JoinSet::new();
+    let draining = CancellationToken::new();
+    let mut draining_tasks = tokio::task::JoinSet::new();
 
     // The executor and its tick driver.
     let (tick_tx, tick_rx) = mpsc::channel(1);
-    tasks.spawn(executor.run(tick_rx, None, cancel.child_token()));
+    draining_tasks.spawn(executor.run(tick_rx, None, draining.child_token()));
     if state.dev_clock.is_none() {
         tasks.spawn(drive_ticks(
             clock.clone(),
@@ -235,11 +270,11 @@ pub async fn start(
     // it queues wake the daemons at once.
     {
         let (stats_tx, mut stats_rx) = mpsc::channel(1);
-        tasks.spawn(
-            reconciler
-                .clone()
-                .run(pool_tick_rx, Some(stats_tx), cancel.child_token()),
-        );
+        draining_tasks.spawn(reconciler.clone().run(
+            pool_tick_rx,
+            Some(stats_tx),
+            draining.child_token(),
+        ));
         let jobs = jobs.clone();
         tasks.spawn(async move {
             while let Some(stats) = stats_rx.recv().await {
@@ -291,7 +326,15 @@ pub async fn start(
 
     // Built-in provisioner daemons, the reaper of silent jobs, and the
     // relay of job announcements from other replicas.
-    provisioning::spawn(&mut tasks, &config, &store, &clock, &jobs, reaper, &cancel);
+    provisioning::spawn_daemons(
+        &mut draining_tasks,
+        &config,
+        &store,
+        &clock,
+        &jobs,
+        &draining,
+    );
+    provisioning::spawn(&mut tasks, &config, &clock, &jobs, reaper, &cancel);
 
     let listener = tokio::net::TcpListener::bind(config.address)
         .await
@@ -314,6 +357,8 @@ pub async fn start(
     Ok(RunningServer {
         address,
         state,
+        draining,
+        draining_tasks,
         cancel,
         tasks,
     })
@@ -348,15 +393,59 @@ fn private_files(data_dir: &std::path::Path, db: &std::path::Path) -> anyhow::Re
     Ok(())
 }
 
-/// Runs the server until ctrl-c.
+/// Runs the server until SIGTERM or SIGINT, then shuts down gracefully
+/// (running builds get `--shutdown-grace` to finish); a second signal
+/// exits at once.
 pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
+    let grace = config.shutdown_grace;
     let server = start(config, None).await?;
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for ctrl-c")?;
-    tracing::info!("shutting down");
-    server.shutdown().await;
-    Ok(())
+    let mut signals = Signals::new()?;
+    let signal = signals.next().await;
+    tracing::info!(
+        signal,
+        grace = %dayshift_schedule::format_duration(signed(grace)),
+        "shutting down: no new jobs; running builds may finish within the grace (a second signal exits at once)"
+    );
+    tokio::select! {
+        () = server.shutdown() => {
+            tracing::info!("shut down");
+            Ok(())
+        }
+        signal = signals.next() => {
+            tracing::warn!(signal, "second signal: exiting at once; builds still running fail at the heartbeat timeout");
+            Err(anyhow::anyhow!("interrupted by a second {signal} during shutdown"))
+        }
+    }
+}
+
+fn signed(d: Duration) -> dayshift_schedule::SignedDuration {
+    dayshift_schedule::SignedDuration::try_from(d).unwrap_or(dayshift_schedule::SignedDuration::MAX)
+}
+
+/// SIGTERM and SIGINT, whichever comes.
+pub struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Starts listening (from now on the signals no longer kill the
+    /// process by default).
+    pub fn new() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+        })
+    }
+
+    /// The name of the next signal received.
+    pub async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
 }
 
 async fn poll_ticks(
@@ -460,7 +549,7 @@ pub fn router(state: AppState) -> Router {
         .route("/prebuilds/settings", put(prebuilds::update_settings))
         .route("/debug/clock", post(debug::set_clock))
         .route("/openapi.json", get(openapi::document))
-        .merge(provisioner::router())
+        .merge(provisioner::router(state.workspace_state_limit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()

@@ -15,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ServerConfig;
 
+/// Default of `--shutdown-grace`.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// Default of `--provisioner-heartbeat-timeout`.
 pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -38,14 +41,15 @@ const IDLE_POLL: Duration = Duration::from_secs(2);
 /// reconnecting (the idle poll covers the gap).
 const RELAY_RETRY: Duration = Duration::from_secs(5);
 
-pub(crate) fn spawn(
+/// Starts the built-in daemons. When `stop` fires they take no new job and
+/// give their running build `--shutdown-grace` to finish.
+pub(crate) fn spawn_daemons(
     tasks: &mut JoinSet<()>,
     config: &ServerConfig,
     store: &Store,
     clock: &Arc<dyn Clock>,
     jobs: &Arc<JobEvents>,
-    reaper: Arc<SilentJobReaper>,
-    cancel: &CancellationToken,
+    stop: &CancellationToken,
 ) {
     let timeout = config.provisioner_heartbeat_timeout;
     for i in 0..config.provisioner_daemons {
@@ -58,16 +62,31 @@ pub(crate) fn spawn(
                 work_dir: config.data_dir.join("provisioner"),
                 heartbeat_interval: heartbeat_interval(timeout),
                 idle_poll: IDLE_POLL,
+                state_limit: config.workspace_state_limit,
             },
         );
-        let cancel = cancel.child_token();
+        let stop = stop.child_token();
+        let grace = config.shutdown_grace;
         tasks.spawn(async move {
             // The store source never refuses; nothing to report but a bug.
-            if let Err(e) = daemon.run(cancel).await {
+            if let Err(e) = daemon.run_until_drained(stop, grace).await {
                 tracing::error!(error = %e, "built-in provisioner daemon stopped");
             }
         });
     }
+}
+
+/// Starts the reaper of silent jobs and, on PostgreSQL, the relay of job
+/// announcements; they run until `cancel`.
+pub(crate) fn spawn(
+    tasks: &mut JoinSet<()>,
+    config: &ServerConfig,
+    clock: &Arc<dyn Clock>,
+    jobs: &Arc<JobEvents>,
+    reaper: Arc<SilentJobReaper>,
+    cancel: &CancellationToken,
+) {
+    let timeout = config.provisioner_heartbeat_timeout;
     tasks.spawn(reap_silent_jobs(
         reaper,
         clock.clone(),

@@ -35,6 +35,8 @@ pub struct Inner {
     /// Jobs whose daemon has been silent this long are failed; external
     /// daemons are told to heartbeat accordingly.
     pub provisioner_heartbeat_timeout: Duration,
+    /// The largest packed workspace state stored with a build (bytes).
+    pub workspace_state_limit: u64,
     /// Fails jobs whose daemon went silent (on real time); the dev clock
     /// runs a pass too.
     pub reaper: Arc<SilentJobReaper>,

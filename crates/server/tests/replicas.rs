@@ -86,6 +86,7 @@ fn external_daemon(
         key: key.into(),
         name: name.into(),
         work_dir: work.path().to_path_buf(),
+        shutdown_grace: Duration::ZERO,
     };
     (
         tokio::spawn(run_external_provisioner(config, cancel.clone())),
@@ -263,6 +264,7 @@ async fn provisioner_routes_hand_out_jobs_and_refuse_other_daemons() {
         success: true,
         error: None,
         outputs: BTreeMap::from([("host".to_string(), "far-away".to_string())]),
+        state_base64: None,
     };
     let err = daemon
         .complete_job(&job.build_id, &done("other"))

@@ -67,6 +67,19 @@ impl JobListener {
     }
 }
 
+/// The stored state archive of a workspace.
+async fn read_workspace_state(
+    conn: &mut sqlx::AnyConnection,
+    workspace_id: &str,
+) -> Result<Option<Vec<u8>>> {
+    Ok(
+        sqlx::query_scalar("SELECT archive FROM workspace_states WHERE workspace_id = $1")
+            .bind(workspace_id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
 /// A running job as the reaper of silent jobs sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobHeartbeats {
@@ -129,11 +142,14 @@ impl Store {
         .bind(&id)
         .fetch_one(&mut *tx)
         .await?;
+        let build = build_from_row(&row)?;
+        let state = read_workspace_state(&mut tx, &build.workspace_id).await?;
         let assignment = JobAssignment {
-            build: build_from_row(&row)?,
+            build,
             workspace_name: get_str(&row, "workspace_name")?,
             owner_name: get_str(&row, "owner_name")?,
             manifest_json: get_str(&row, "manifest_json")?,
+            state,
         };
         // The workspace's status changed (pending -> starting/...).
         self.rederive(&mut tx, &assignment.build.workspace_id)
@@ -219,7 +235,35 @@ impl Store {
             Some(worker) => Finisher::Worker(worker),
             None => Finisher::Anyone,
         };
-        self.finish_job(build_id, finisher, result, None, now).await
+        self.finish_job(build_id, finisher, result, None, None, now)
+            .await
+    }
+
+    /// [`Store::complete_job`], storing the workspace's packed state
+    /// directory with the build in the same transaction: `Some` replaces
+    /// the workspace's state (the next build of any daemon restores it),
+    /// `None` keeps the previous one. A successful delete removes it
+    /// whatever is passed.
+    pub async fn complete_job_with_state(
+        &self,
+        build_id: &str,
+        worker: Option<&str>,
+        result: JobResult,
+        state: Option<&[u8]>,
+        now: Timestamp,
+    ) -> Result<WorkspaceState> {
+        let finisher = match worker {
+            Some(worker) => Finisher::Worker(worker),
+            None => Finisher::Anyone,
+        };
+        self.finish_job(build_id, finisher, result, None, state, now)
+            .await
+    }
+
+    /// The workspace's stored state archive, if a build left one.
+    pub async fn workspace_state(&self, workspace_id: &str) -> Result<Option<Vec<u8>>> {
+        let mut conn = self.pool().acquire().await?;
+        read_workspace_state(&mut conn, workspace_id).await
     }
 
     /// [`Store::complete_job`], writing `system_log` to the build's log in
@@ -231,6 +275,7 @@ impl Store {
         finisher: Finisher<'_>,
         result: JobResult,
         system_log: Option<&str>,
+        state_archive: Option<&[u8]>,
         now: Timestamp,
     ) -> Result<WorkspaceState> {
         let build = self
@@ -295,6 +340,25 @@ impl Store {
                 .bind(&build.workspace_id)
                 .execute(&mut *tx)
                 .await?;
+            // The workspace is gone; so is its state.
+            sqlx::query("DELETE FROM workspace_states WHERE workspace_id = $1")
+                .bind(&build.workspace_id)
+                .execute(&mut *tx)
+                .await?;
+        } else if let Some(archive) = state_archive {
+            sqlx::query(
+                "INSERT INTO workspace_states (workspace_id, build_id, archive, size_bytes, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace_id) DO UPDATE SET \
+                 build_id = excluded.build_id, archive = excluded.archive, \
+                 size_bytes = excluded.size_bytes, updated_at = excluded.updated_at",
+            )
+            .bind(&build.workspace_id)
+            .bind(build_id)
+            .bind(archive)
+            .bind(i64::try_from(archive.len()).unwrap_or(i64::MAX))
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?;
         }
         let mut state = self.read_state(&mut tx, &build.workspace_id).await?;
         if result.success && build.transition == Transition::Start && state.build.id == build_id {
@@ -366,7 +430,7 @@ impl Store {
             heartbeats: seen.heartbeats,
         };
         match self
-            .finish_job(&seen.build_id, finisher, result, Some(&message), now)
+            .finish_job(&seen.build_id, finisher, result, Some(&message), None, now)
             .await
         {
             Ok(_) => Ok(true),

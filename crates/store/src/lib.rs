@@ -207,8 +207,14 @@ impl Store {
         if found > supported {
             return Err(StoreError::SchemaTooNew { found, supported });
         }
+        // Each version is recorded on its own, so a migration numbered
+        // below one already applied (versions are reserved per change and
+        // may land out of order) is still applied once.
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_version")
+            .fetch_all(&mut *tx)
+            .await?;
         for (version, sql) in schema::MIGRATIONS {
-            if *version <= found {
+            if applied.contains(version) {
                 continue;
             }
             let rendered = schema::render(sql, self.dialect);

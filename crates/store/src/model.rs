@@ -396,6 +396,12 @@ pub struct JobAssignment {
     /// The manifest of the build's template version, read in the same
     /// transaction, so a daemon never holds a job it cannot interpret.
     pub manifest_json: String,
+    /// The workspace's packed state directory as the last build that left
+    /// one stored it (see [`Store::complete_job_with_state`]); `None`
+    /// before the first.
+    ///
+    /// [`Store::complete_job_with_state`]: crate::Store::complete_job_with_state
+    pub state: Option<Vec<u8>>,
 }
 
 /// What a finished job reports.

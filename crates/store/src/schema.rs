@@ -11,6 +11,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (2, V2),
     (3, V3),
     (4, V4),
+    (5, V5),
     (6, V6),
     (8, V8),
     (9, V9),
@@ -151,6 +152,21 @@ ALTER TABLE workspaces ADD COLUMN autostart_set_at BIGINT;
 /// which under `--dev-clock` jumps and stands still at will.
 const V4: &str = r#"
 ALTER TABLE workspace_builds ADD COLUMN job_heartbeats BIGINT NOT NULL DEFAULT 0;
+"#;
+
+/// Workspace state follows the workspace: the packed `DAYSHIFT_STATE_DIR`
+/// of its latest build that left one (a gzip-compressed tar), restored by
+/// whichever daemon runs the next build. One row per workspace, written in
+/// the transaction that completes the build, removed when a delete build
+/// succeeds.
+const V5: &str = r#"
+CREATE TABLE workspace_states (
+    workspace_id TEXT PRIMARY KEY REFERENCES workspaces(id),
+    build_id TEXT NOT NULL REFERENCES workspace_builds(id),
+    archive {BLOB} NOT NULL,
+    size_bytes BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
 "#;
 
 /// Lists as index range scans (issue 12). The workspace list is sorted by

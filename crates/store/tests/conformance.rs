@@ -85,6 +85,7 @@ conformance!(
     prebuild_claims_are_exclusive,
     schedule_groups_count_live_claimed_workspaces,
     template_versions_have_unique_names,
+    workspace_state_follows_the_builds,
 );
 
 const NOW: &str = "2027-01-04T08:00:00Z";
@@ -1616,4 +1617,84 @@ async fn template_versions_have_unique_names(store: &Store) {
         .await
         .unwrap();
     assert_eq!(other.name, "v1");
+}
+
+/// Queues build N+1 of `transition` on the workspace.
+async fn queue(store: &Store, owner: &User, id: &str, transition: Transition) {
+    store
+        .update_workspace(id, LockMode::Wait, t(NOW), |s| {
+            Ok::<_, ()>(WorkspaceChange {
+                new_build: Some(NewBuild {
+                    transition,
+                    ..start_build(owner, &s.build.template_version_id)
+                }),
+                ..Default::default()
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// Acquires the next job and completes it, storing `state` with it;
+/// returns the state the job was handed.
+async fn run_with_state(store: &Store, success: bool, state: Option<&[u8]>) -> Option<Vec<u8>> {
+    let job = store.acquire_job("w", t(NOW)).await.unwrap().unwrap();
+    let result = JobResult {
+        success,
+        error: None,
+        outputs: BTreeMap::new(),
+    };
+    store
+        .complete_job_with_state(&job.build.id, Some("w"), result, state, t(NOW))
+        .await
+        .unwrap();
+    job.state
+}
+
+async fn workspace_state_follows_the_builds(store: &Store) {
+    let (owner, _, ws) = fixture(store, None).await;
+    let id = ws.workspace.id.clone();
+    assert_eq!(
+        run_with_state(store, true, Some(b"after start")).await,
+        None,
+        "the first build starts from nothing"
+    );
+    assert_eq!(
+        store.workspace_state(&id).await.unwrap().as_deref(),
+        Some(&b"after start"[..])
+    );
+
+    // Whichever daemon takes the next job gets the state; a build that
+    // leaves none (it never ran) keeps it; a failed one may replace it.
+    queue(store, &owner, &id, Transition::Stop).await;
+    assert_eq!(
+        run_with_state(store, true, None).await.as_deref(),
+        Some(&b"after start"[..])
+    );
+    queue(store, &owner, &id, Transition::Start).await;
+    assert_eq!(
+        run_with_state(store, false, Some(b"half started"))
+            .await
+            .as_deref(),
+        Some(&b"after start"[..])
+    );
+    queue(store, &owner, &id, Transition::Stop).await;
+    assert_eq!(
+        run_with_state(store, true, Some(b"")).await.as_deref(),
+        Some(&b"half started"[..])
+    );
+
+    // A failed delete keeps the workspace and its state; a successful one
+    // removes both, whatever the daemon sent.
+    queue(store, &owner, &id, Transition::Delete).await;
+    assert_eq!(
+        run_with_state(store, false, None).await.as_deref(),
+        Some(&b""[..])
+    );
+    assert!(store.workspace_state(&id).await.unwrap().is_some());
+    queue(store, &owner, &id, Transition::Delete).await;
+    run_with_state(store, true, Some(b"ignored")).await;
+    assert_eq!(store.workspace_state(&id).await.unwrap(), None);
+    assert!(store.workspace(&id).await.unwrap().is_none());
 }

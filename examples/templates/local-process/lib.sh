@@ -4,13 +4,25 @@
 
 state_dir="${DAYSHIFT_STATE_DIR:?DAYSHIFT_STATE_DIR is not set}"
 pid_file="$state_dir/pid"
+# The state directory follows the workspace from machine to machine (the
+# daemon that runs the next build restores it); the process does not. So
+# the machine it runs on is kept beside its pid.
+host_file="$state_dir/host"
+log_path_file="$state_dir/log_path"
+this_host="$(uname -n)"
 # Tags the process's command line, so that a stale pid file (after a
 # reboot the number may belong to somebody else) never makes us kill a
 # stranger.
 marker="dayshift-local-process-${DAYSHIFT_WORKSPACE_ID:?DAYSHIFT_WORKSPACE_ID is not set}"
 
+# on_this_host: true if the recorded process was started on this machine.
+on_this_host() {
+    [ ! -f "$host_file" ] || [ "$(cat "$host_file")" = "$this_host" ]
+}
+
 # is_ours PID: true if PID is alive and is the process start.sh launched.
 is_ours() {
+    on_this_host || return 1
     kill -0 "$1" 2>/dev/null || return 1
     if [ -r "/proc/$1/cmdline" ]; then
         # A zombie has an empty command line: it counts as gone.
@@ -40,10 +52,15 @@ stop_process() {
                 fi
                 sleep 0.1 2>/dev/null || sleep 1
             done
+        elif ! on_this_host; then
+            echo "process $pid runs on $(cat "$host_file"), not here ($this_host): nothing to stop on this machine"
         else
             echo "process $pid is not running"
         fi
-        rm -f "$pid_file"
+        if on_this_host && [ -f "$log_path_file" ]; then
+            rm -f -- "$(cat "$log_path_file")" "$log_path_file"
+        fi
+        rm -f "$pid_file" "$host_file"
     else
         echo "no process to stop"
     fi

@@ -9,6 +9,10 @@ if [ -f "$pid_file" ] && is_ours "$(cat "$pid_file")"; then
     pid="$(cat "$pid_file")"
     echo "process $pid is already running"
 else
+    # Its log is kept outside the state directory, which is packed after
+    # the build and must not be written to while that happens.
+    log_file="$(mktemp "${TMPDIR:-/tmp}/dayshift-local-process.XXXXXX")"
+    echo "$log_file" >"$log_path_file"
     # setsid (where available) detaches the process from the build's
     # process group, so it outlives the build; its output goes to a file,
     # not to the build log, which must close when this script ends.
@@ -28,9 +32,10 @@ else
             wait "$child"
         done
     ' "$marker" "${DAYSHIFT_PARAM_GREETING:-hello}" "$DAYSHIFT_WORKSPACE_NAME" \
-        </dev/null >"$state_dir/process.log" 2>&1 &
+        </dev/null >"$log_file" 2>&1 &
     pid=$!
     echo "$pid" >"$pid_file"
+    echo "$this_host" >"$host_file"
     echo "started process $pid for $DAYSHIFT_WORKSPACE_OWNER/$DAYSHIFT_WORKSPACE_NAME"
 fi
 

@@ -109,6 +109,9 @@ pub struct Reconciler {
     rules: PoolRules,
     parameters: Arc<dyn PresetParameters>,
     memory: Arc<Memory>,
+    /// Set by [`Reconciler::run`]: once it fires, an iteration acts on no
+    /// further pool (those under way finish).
+    stop: CancellationToken,
 }
 
 /// What a replica remembers between iterations, for logs and metrics
@@ -139,6 +142,7 @@ impl Reconciler {
             rules: PoolRules::default(),
             parameters: Arc::new(PresetValues),
             memory: Arc::new(Memory::default()),
+            stop: CancellationToken::new(),
         }
     }
 
@@ -164,7 +168,10 @@ impl Reconciler {
         stats: Option<mpsc::Sender<ReconcileStats>>,
         cancel: CancellationToken,
     ) {
-        let this = &self;
+        let this = &Reconciler {
+            stop: cancel.clone(),
+            ..self
+        };
         crate::ticks::run_on_ticks(ticks, stats, cancel, move |now| this.run_once(now)).await;
     }
 
@@ -233,7 +240,9 @@ impl Reconciler {
         };
         let results: Vec<PresetState> = stream::iter(assessed)
             .map(|(pool, state, planned)| async move {
-                if planned.is_noop() {
+                // Stopping: the pool is still short next tick, here or on
+                // another replica.
+                if planned.is_noop() || self.stop.is_cancelled() {
                     return state;
                 }
                 self.act(&pool, state, now).await

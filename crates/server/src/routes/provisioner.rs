@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -39,7 +39,8 @@ const ACQUIRE_POLL: Duration = Duration::from_secs(2);
 /// Longest daemon name accepted (it is stored on every job it runs).
 const MAX_WORKER_NAME: usize = 128;
 
-pub fn router() -> Router<AppState> {
+/// The routes; a completion may carry a packed state up to `state_limit`.
+pub fn router(state_limit: u64) -> Router<AppState> {
     Router::new()
         .route("/provisioner/jobs/acquire", post(acquire))
         .route(
@@ -48,7 +49,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/provisioner/jobs/{id}/logs", post(append_logs))
         .route("/provisioner/jobs/{id}/heartbeat", post(heartbeat))
-        .route("/provisioner/jobs/{id}/complete", post(complete))
+        .route(
+            "/provisioner/jobs/{id}/complete",
+            post(complete).layer(DefaultBodyLimit::max(complete_body_limit(state_limit))),
+        )
 }
 
 /// A request carrying the right provisioner key.
@@ -126,28 +130,30 @@ pub async fn acquire(
         .wait_ms
         .map_or(ACQUIRE_WAIT, Duration::from_millis)
         .min(ACQUIRE_WAIT);
-    let waiting = wait_for_job(
+    // Shutting down must not wait for long polls to run out.
+    let acquired = wait_for_job(
         &state.store,
         state.clock.as_ref(),
         &state.jobs,
         &req.worker,
         ACQUIRE_POLL,
         wait,
-    );
-    // Shutting down must not wait for long polls to run out.
-    let acquired = tokio::select! {
-        acquired = waiting => acquired?,
-        _ = state.shutdown.cancelled() => None,
-    };
+        &state.shutdown,
+    )
+    .await?;
     let Some(job) = acquired else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     tracing::info!(build = %job.build.id, worker = %req.worker, "job handed to an external provisioner");
     let interval = heartbeat_interval(state.provisioner_heartbeat_timeout);
-    Ok(axum::Json(provisioner_job(job, interval)).into_response())
+    Ok(axum::Json(provisioner_job(job, interval, state.workspace_state_limit)).into_response())
 }
 
-fn provisioner_job(job: JobAssignment, heartbeat_interval: Duration) -> sdk::ProvisionerJob {
+fn provisioner_job(
+    job: JobAssignment,
+    heartbeat_interval: Duration,
+    state_limit: u64,
+) -> sdk::ProvisionerJob {
     let transition = match job.build.transition {
         dayshift_store::Transition::Start => sdk::Transition::Start,
         dayshift_store::Transition::Stop => sdk::Transition::Stop,
@@ -168,7 +174,20 @@ fn provisioner_job(job: JobAssignment, heartbeat_interval: Duration) -> sdk::Pro
         template_version_id: job.build.template_version_id,
         manifest,
         heartbeat_interval_ms: u64::try_from(heartbeat_interval.as_millis()).unwrap_or(u64::MAX),
+        state_base64: job
+            .state
+            .map(|archive| base64::engine::general_purpose::STANDARD.encode(archive)),
+        state_limit_bytes: Some(state_limit),
     }
+}
+
+/// Largest body of a completion: the state limit in base64, plus room for
+/// the rest of the request.
+pub fn complete_body_limit(state_limit: u64) -> usize {
+    let base64 = state_limit.saturating_add(2) / 3 * 4;
+    usize::try_from(base64)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1024 * 1024)
 }
 
 #[utoipa::path(get, path = "/api/v2/provisioner/template-versions/{id}/bundle",
@@ -251,6 +270,26 @@ pub async fn complete(
     Json(req): Json<sdk::CompleteJobRequest>,
 ) -> ApiResult<StatusCode> {
     check_worker(&req.worker)?;
+    let archive = match &req.state_base64 {
+        None => None,
+        Some(text) => {
+            let archive = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| ApiErr::invalid("state_base64", format!("is not base64: {e}")))?;
+            if archive.len() as u64 > state.workspace_state_limit {
+                return Err(ApiErr::invalid(
+                    "state_base64",
+                    format!(
+                        "the packed state is {} bytes, over the server's limit of {} bytes \
+                         (--workspace-state-limit-mib)",
+                        archive.len(),
+                        state.workspace_state_limit
+                    ),
+                ));
+            }
+            Some(archive)
+        }
+    };
     let result = JobResult {
         success: req.success,
         error: req.error,
@@ -258,7 +297,13 @@ pub async fn complete(
     };
     let completed = state
         .store
-        .complete_job(&id, Some(&req.worker), result, state.clock.now())
+        .complete_job_with_state(
+            &id,
+            Some(&req.worker),
+            result,
+            archive.as_deref(),
+            state.clock.now(),
+        )
         .await;
     // Log readers and the executor's wake-up follow job changes.
     state.jobs.progressed();
