@@ -207,7 +207,14 @@ fn scenario(flood: bool, throttle: bool, samples: usize) -> Figures {
                     .enable_all()
                     .build()
                     .expect("probe runtime");
-                rt.block_on(probe(&url, &admin, &workspace_id, samples))
+                rt.block_on(probe(
+                    &url,
+                    &admin,
+                    &workspace_id,
+                    samples,
+                    &answered,
+                    flood,
+                ))
             })
             .join()
             .expect("probe")
@@ -288,13 +295,22 @@ async fn probe(
     admin: &Client,
     workspace_id: &str,
     samples: usize,
+    answered: &AtomicU64,
+    flood: bool,
 ) -> (Vec<Duration>, Vec<Duration>) {
     let http = reqwest::Client::new();
     let mut healthz = Vec::with_capacity(samples);
     let mut workspace = Vec::with_capacity(samples);
-    // The first rounds only let the flood reach its steady state.
+    // One round every 10 ms, so the samples spread over seconds of flood
+    // rather than the first instants; probing starts once the flood has
+    // had 2 logins answered per client.
+    let mut pace = tokio::time::interval(Duration::from_millis(10));
+    while flood && answered.load(Ordering::Relaxed) < 2 * FLOODERS as u64 {
+        pace.tick().await;
+    }
     let warm_up = samples / 4;
     for round in 0..warm_up + samples {
+        pace.tick().await;
         let t = Instant::now();
         let resp = http
             .get(format!("{url}/healthz"))
