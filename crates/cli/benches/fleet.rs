@@ -226,7 +226,16 @@ async fn seed(store: &Store, size: i64) {
     }
     let token_hash = hex::encode(Sha256::digest(TOKEN.as_bytes()));
     store
-        .insert_token(&owners[0].0, &token_hash, now, t("2099-01-01T00:00:00Z"))
+        .create_session(
+            NewSession {
+                user_id: owners[0].0.clone(),
+                token_hash,
+                kind: SessionKind::Token,
+                label: "fleet bench".into(),
+                expires_at: t("2099-01-01T00:00:00Z"),
+            },
+            now,
+        )
         .await
         .expect("token");
     let version = |n: u8| NewTemplateVersion {

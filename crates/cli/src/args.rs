@@ -63,6 +63,10 @@ pub enum Command {
     Server(ServerArgs),
     /// Log in to a dayshift server and remember the session.
     Login(LoginArgs),
+    /// End the saved session on the server and forget it.
+    Logout,
+    /// Show who the saved session belongs to.
+    Whoami,
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -147,6 +151,10 @@ pub struct ServerArgs {
     /// Use a settable clock (POST /api/v2/debug/clock); for tests and demos.
     #[arg(long, env = "DAYSHIFT_DEV_CLOCK")]
     pub dev_clock: bool,
+    /// Mark the dashboard's session cookie `Secure`: set it when browsers
+    /// reach the server over HTTPS (behind a TLS-terminating proxy).
+    #[arg(long, env = "DAYSHIFT_SECURE_COOKIES")]
+    pub secure_cookies: bool,
 }
 
 fn parse_positive_std_duration(s: &str) -> Result<std::time::Duration, String> {

@@ -221,6 +221,9 @@ async fn set_deadline(
     Ok(())
 }
 
+/// How the table shows an unbounded end of a range (`null` in JSON).
+const UNBOUNDED: &str = "unbounded";
+
 /// `schedule preview`: needs no server.
 pub fn preview(ctx: &Ctx, args: SchedulePreviewArgs) -> Result<()> {
     let schedule = Schedule::parse(args.cron.trim())
@@ -239,7 +242,10 @@ pub fn preview(ctx: &Ctx, args: SchedulePreviewArgs) -> Result<()> {
         let ranges: Vec<PreviewRange> = schedule
             .ranges(from, count)
             .into_iter()
-            .map(|(start, end)| PreviewRange { start, end })
+            .map(|(start, end)| PreviewRange {
+                start: (start != Timestamp::MIN).then_some(start),
+                end: (end != Timestamp::MAX).then_some(end),
+            })
             .collect();
         if ctx.json() {
             return print_json(&ranges);
@@ -255,15 +261,21 @@ pub fn preview(ctx: &Ctx, args: SchedulePreviewArgs) -> Result<()> {
         print_table(
             header,
             ranges.iter().map(|r| {
+                let bound = |t: Option<Timestamp>, show: &dyn Fn(Timestamp) -> String| {
+                    t.map_or_else(|| UNBOUNDED.to_string(), show)
+                };
                 let mut row = Vec::new();
                 if !utc_only {
-                    row.push(local(r.start));
-                    row.push(local(r.end));
+                    row.push(bound(r.start, &local));
+                    row.push(bound(r.end, &local));
                 }
                 row.extend([
-                    r.start.to_string(),
-                    r.end.to_string(),
-                    duration(r.end.duration_since(r.start)),
+                    bound(r.start, &|t| t.to_string()),
+                    bound(r.end, &|t| t.to_string()),
+                    match (r.start, r.end) {
+                        (Some(start), Some(end)) => duration(end.duration_since(start)),
+                        _ => UNBOUNDED.to_string(),
+                    },
                 ]);
                 row
             }),

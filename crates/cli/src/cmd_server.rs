@@ -41,6 +41,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             hard_limit: args.prebuilds_failure_limit,
         },
         dev_clock: args.dev_clock,
+        secure_cookies: args.secure_cookies,
+        login: Default::default(),
+        session_clock: None,
     };
     dayshift_server::run(config).await
 }

@@ -11,6 +11,9 @@ use dayshift_sdk::{
     Template, TemplateFile, UpdateTemplateRequest,
 };
 
+use dayshift_provisioner::bundle::{mebibytes, MAX_TOTAL_BYTES};
+use dayshift_sdk::ClientError;
+
 use crate::args::{TemplatesEditArgs, TemplatesPushArgs};
 use crate::ctx::{is_not_found, Ctx};
 use crate::format::{days_short, duration_ms_or_off, parse_days, parse_policy_duration};
@@ -18,7 +21,35 @@ use crate::output::{print_json, print_table};
 
 pub async fn push(ctx: &Ctx, args: TemplatesPushArgs) -> Result<()> {
     let files = read_template_dir(&args.directory)?;
+    let bytes: usize = files.iter().map(|f| decoded_len(&f.content_base64)).sum();
     let client = ctx.client()?;
+    push_files(&client, &args, files).await.map_err(|e| {
+        match e
+            .downcast_ref::<ClientError>()
+            .and_then(ClientError::status)
+        {
+            // A proxy in front of the server may have a smaller limit than
+            // the server's: say so in the same words as the local check.
+            Some(status) if status.as_u16() == 413 => anyhow::anyhow!(
+                "template directory is {} MiB; the server refused it as too large (413)",
+                mebibytes(bytes)
+            ),
+            _ => e,
+        }
+    })
+}
+
+/// The length of what a base64 text decodes to.
+fn decoded_len(base64: &str) -> usize {
+    let padding = base64.bytes().rev().take_while(|b| *b == b'=').count();
+    (base64.len() / 4 * 3).saturating_sub(padding)
+}
+
+async fn push_files(
+    client: &dayshift_sdk::Client,
+    args: &TemplatesPushArgs,
+    files: Vec<TemplateFile>,
+) -> Result<()> {
     let version_id = match client.template(&args.name).await {
         Ok(template) => {
             let version = client
@@ -57,7 +88,16 @@ pub fn read_template_dir(dir: &Path) -> Result<Vec<TemplateFile>> {
     }
     let mut files = Vec::new();
     let mut visited = HashSet::new();
-    walk(&root, &root, &mut visited, &mut files)?;
+    let mut total = 0usize;
+    walk(&root, &root, &mut visited, &mut files, &mut total)?;
+    // The server's limit, checked here before anything is uploaded.
+    if total > MAX_TOTAL_BYTES {
+        bail!(
+            "template directory is {} MiB; the limit is {} MiB",
+            mebibytes(total),
+            mebibytes(MAX_TOTAL_BYTES)
+        );
+    }
     if files.is_empty() {
         bail!("template directory {} holds no files", dir.display());
     }
@@ -70,6 +110,7 @@ fn walk(
     dir: &Path,
     visited: &mut HashSet<PathBuf>,
     out: &mut Vec<TemplateFile>,
+    total: &mut usize,
 ) -> Result<()> {
     // `dir` is canonical here: a directory reached twice through links is
     // read once.
@@ -103,13 +144,18 @@ fn walk(
             if name.to_string_lossy().starts_with('.') {
                 continue;
             }
-            walk(root, &real, visited, out)?;
+            walk(root, &real, visited, out, total)?;
             continue;
         }
         let meta =
             fs::metadata(&real).with_context(|| format!("cannot read {}", path.display()))?;
         if !meta.is_file() {
             // Sockets, FIFOs, devices: not template content.
+            continue;
+        }
+        *total = total.saturating_add(usize::try_from(meta.len()).unwrap_or(usize::MAX));
+        if *total > MAX_TOTAL_BYTES {
+            // Too large already: only the sizes are still needed.
             continue;
         }
         let content = fs::read(&real).with_context(|| format!("cannot read {}", path.display()))?;

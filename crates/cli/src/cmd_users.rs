@@ -54,6 +54,56 @@ pub async fn login(args: LoginArgs) -> Result<()> {
     Ok(())
 }
 
+/// Ends the session on the server, then forgets it locally. A session the
+/// server no longer knows (expired, ended elsewhere) is forgotten all the
+/// same.
+pub async fn logout(ctx: &Ctx) -> Result<()> {
+    let client = ctx.client()?;
+    let ended = match client.logout().await {
+        Ok(()) => true,
+        Err(e) if e.status().is_some_and(|s| s.as_u16() == 401) => false,
+        Err(e) => return Err(e.into()),
+    };
+    let config = ConfigDir::from_env()?;
+    let saved = config.session()?;
+    if saved.as_deref() == client.token() {
+        config.forget_session()?;
+    }
+    if ended {
+        println!("Logged out of {}.", client.base_url());
+    } else {
+        println!(
+            "The session had already ended on {}; forgotten.",
+            client.base_url()
+        );
+    }
+    Ok(())
+}
+
+/// The user the session belongs to.
+pub async fn whoami(ctx: &Ctx) -> Result<()> {
+    let client = ctx.client()?;
+    let user = client.me().await?;
+    if ctx.json() {
+        return print_json(&user);
+    }
+    println!(
+        "{} ({}, {}) on {}",
+        user.username,
+        role_name(user.role),
+        user.email,
+        client.base_url()
+    );
+    Ok(())
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Owner => "owner",
+        Role::Member => "member",
+    }
+}
+
 fn normalise_url(input: &str) -> Result<String> {
     let url = input.trim().trim_end_matches('/');
     if url.is_empty() {
@@ -115,11 +165,7 @@ pub async fn create(ctx: &Ctx, args: UsersCreateArgs) -> Result<()> {
     if ctx.json() {
         return print_json(&user);
     }
-    let role = match user.role {
-        Role::Owner => "owner",
-        Role::Member => "member",
-    };
-    println!("Created user {} ({role}).", user.username);
+    println!("Created user {} ({}).", user.username, role_name(user.role));
     Ok(())
 }
 

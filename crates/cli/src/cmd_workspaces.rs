@@ -155,15 +155,16 @@ pub async fn show(ctx: &Ctx, args: WorkspaceArg) -> Result<()> {
         ),
         (
             "Autostart".into(),
-            match &ws.autostart_schedule {
-                Some(s) => {
+            match (&ws.autostart_schedule, &ws.autostart_error) {
+                (Some(_), Some(error)) => format!("ERROR: {error}"),
+                (Some(s), None) => {
                     let mut text = humanize_schedule(s);
                     if let Some(next) = ws.next_start_at {
                         text.push_str(&format!(", next {}", relative(next, now)));
                     }
                     text
                 }
-                None => "manual".into(),
+                (None, _) => "manual".into(),
             },
         ),
         (

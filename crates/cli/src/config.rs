@@ -50,6 +50,16 @@ impl ConfigDir {
         Ok(())
     }
 
+    /// Forgets the saved session (the server URL stays for the next login).
+    pub fn forget_session(&self) -> Result<()> {
+        let file = self.path.join("session");
+        match fs::remove_file(&file) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot remove {}", file.display())),
+        }
+    }
+
     fn read(&self, name: &str) -> Result<Option<String>> {
         let file = self.path.join(name);
         match fs::read_to_string(&file) {

@@ -170,10 +170,8 @@ pub fn default_zone() -> String {
 
 pub fn zone_from_tz_var(tz: Option<&str>) -> String {
     tz.map(|t| t.trim().trim_start_matches(':'))
-        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("local"))
-        .filter(|t| jiff::tz::TimeZone::get(t).is_ok())
-        .unwrap_or("UTC")
-        .to_string()
+        .and_then(|t| dayshift_schedule::load_zone(t).ok())
+        .map_or_else(|| "UTC".to_string(), |(name, _)| name)
 }
 
 /// Parses an autostart schedule as typed by a user: `manual` (no
@@ -213,6 +211,7 @@ mod tests {
             template_name: "echo".into(),
             status,
             autostart_schedule: None,
+            autostart_error: None,
             ttl_ms: ttl.map(|t| to_millis(dayshift_schedule::parse_duration(t).unwrap()).unwrap()),
             next_start_at: None,
             last_used_at: ts("2027-01-04T08:00:00Z"),

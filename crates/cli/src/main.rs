@@ -111,6 +111,8 @@ async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Server(args) => cmd_server::run(args).await?,
         Command::Login(args) => cmd_users::login(args).await?,
+        Command::Logout => cmd_users::logout(&ctx).await?,
+        Command::Whoami => cmd_users::whoami(&ctx).await?,
         Command::Users(UsersCommand::Create(args)) => cmd_users::create(&ctx, args).await?,
         Command::Templates(TemplatesCommand::Push(args)) => cmd_templates::push(&ctx, args).await?,
         Command::Templates(TemplatesCommand::List) => cmd_templates::list(&ctx).await?,

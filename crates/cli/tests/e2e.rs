@@ -429,4 +429,60 @@ async fn list_pages_through_every_match_and_searches() {
     let bad = env.run(&["list", "--search", "colour:red"]).await;
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("colour:red"), "{}", stderr(&bad));
+
+async fn whoami_and_logout_end_the_session_on_the_server() {
+    let env = Env::start().await;
+    env.logged_in().await;
+    let who = env.ok(&["whoami"]).await;
+    assert!(
+        who.starts_with("admin (owner, admin@example.com) on http://"),
+        "{who}"
+    );
+    let token = std::fs::read_to_string(env.config_dir.join("session")).expect("saved session");
+    let saved = Client::new(&env.server.url()).with_token(token.trim());
+    assert!(saved.me().await.is_ok());
+
+    let out = env.ok(&["logout"]).await;
+    assert!(out.starts_with("Logged out of http://"), "{out}");
+    let ended = saved
+        .me()
+        .await
+        .expect_err("the token is dead on the server");
+    assert_eq!(ended.status().map(|s| s.as_u16()), Some(401));
+    assert!(
+        !env.config_dir.join("session").exists(),
+        "and forgotten locally"
+    );
+
+    let out = env.run(&["whoami"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("dayshift login"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_template_is_refused_before_upload() {
+    let env = Env::start().await;
+    env.logged_in().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("dayshift.toml"), "provisioner = \"echo\"\n").unwrap();
+    // Sparse: 210 MiB by its size, nothing on disk.
+    let big = std::fs::File::create(dir.path().join("disk.img")).unwrap();
+    big.set_len(210 * 1024 * 1024).unwrap();
+    let out = env
+        .run(&[
+            "templates",
+            "push",
+            "big",
+            "--directory",
+            dir.path().to_str().unwrap(),
+            "-y",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        "error: template directory is 210 MiB; the limit is 16 MiB"
+    );
+    let templates = env.admin().await.templates().await.unwrap();
+    assert!(templates.is_empty(), "nothing was uploaded");
 }

@@ -185,3 +185,59 @@ fn client_commands_without_login_exit_1() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("dayshift login"), "{stderr}");
 }
+
+#[test]
+fn unbounded_range_ends_are_null() {
+    let out = dayshift(&[
+        "schedule",
+        "preview",
+        "* * * * *",
+        "--ranges",
+        "--from",
+        "2027-01-04T12:00:00Z",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(
+        stdout_json(&out),
+        json!([{"start": null, "end": null}]),
+        "a schedule that always holds has no bounds"
+    );
+    let out = dayshift(&[
+        "schedule",
+        "preview",
+        "* * * * *",
+        "--ranges",
+        "--from",
+        "2027-01-04T12:00:00Z",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("unbounded"), "{text}");
+}
+
+/// On a host without a time zone database (TZDIR names an empty directory,
+/// as on a bare container) zones still resolve, from the copy in the binary.
+#[test]
+fn zones_resolve_without_a_system_tz_database() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dayshift"))
+        .args([
+            "schedule",
+            "preview",
+            "CRON_TZ=europe/berlin 30 2 * * *",
+            "--from",
+            "2027-03-27T00:00:00Z",
+            "--count",
+            "1",
+            "-o",
+            "json",
+        ])
+        .env("TZDIR", empty.path())
+        .env("DAYSHIFT_CONFIG_DIR", "/nonexistent/dayshift-config")
+        .output()
+        .expect("run dayshift");
+    assert_eq!(
+        stdout_json(&out),
+        json!([{"at": "2027-03-27T01:30:00Z", "local": "2027-03-27T02:30:00+01:00"}])
+    );
+}

@@ -11,6 +11,7 @@
 pub mod decide;
 pub mod executor;
 pub mod prebuilds;
+pub mod projection;
 pub mod rules;
 pub mod ticks;
 pub mod wake;

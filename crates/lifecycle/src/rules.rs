@@ -16,8 +16,10 @@ pub const FAILED_DELETE_RETRY: SignedDuration = SignedDuration::from_hours(24);
 pub struct LifecyclePolicy;
 
 /// The workspace's autostart schedule when it may fire at all: set,
-/// parseable, allowed by the template, not dormant, not an unclaimed
-/// prebuild.
+/// allowed by the template, not dormant, not an unclaimed prebuild. A
+/// stored schedule that no longer parses (its zone left the time zone
+/// database of a newer binary) is a loud error: logged here at every
+/// evaluation, and shown on the workspace ([`autostart_error`]).
 pub fn autostart_schedule(state: &WorkspaceState) -> Option<Schedule> {
     let ws = &state.workspace;
     if !state.template.policy.allow_user_autostart
@@ -26,7 +28,27 @@ pub fn autostart_schedule(state: &WorkspaceState) -> Option<Schedule> {
     {
         return None;
     }
-    Schedule::parse_weekly(ws.autostart_schedule.as_deref()?).ok()
+    match Schedule::parse_weekly(ws.autostart_schedule.as_deref()?) {
+        Ok(schedule) => Some(schedule),
+        Err(error) => {
+            tracing::warn!(
+                workspace = %ws.id,
+                schedule = ws.autostart_schedule.as_deref().unwrap_or_default(),
+                %error,
+                "autostart schedule cannot be evaluated; the workspace will not start on schedule until it is set again"
+            );
+            None
+        }
+    }
+}
+
+/// Why the workspace's stored autostart schedule cannot be evaluated, if
+/// it cannot (shown on the workspace so the owner can set it again).
+pub fn autostart_error(state: &WorkspaceState) -> Option<String> {
+    let stored = state.workspace.autostart_schedule.as_deref()?;
+    Schedule::parse_weekly(stored)
+        .err()
+        .map(|e| format!("autostart schedule {stored:?} cannot be evaluated: {e}"))
 }
 
 /// The next allowed autostart strictly after `after`.
@@ -57,9 +79,13 @@ pub fn autostart_reference(state: &WorkspaceState) -> Timestamp {
 /// The TTL that applies to the workspace's next start: its own, or the
 /// template default when it has none or users may not set their own.
 pub fn effective_ttl(state: &WorkspaceState) -> Option<SignedDuration> {
-    let policy = &state.template.policy;
+    policy_ttl(&state.template.policy, state.workspace.ttl)
+}
+
+/// [`effective_ttl`] of a workspace whose own TTL is `ttl`.
+pub fn policy_ttl(policy: &TemplatePolicy, ttl: Option<SignedDuration>) -> Option<SignedDuration> {
     let ttl = if policy.allow_user_autostop {
-        state.workspace.ttl.or(Some(policy.default_ttl))
+        ttl.or(Some(policy.default_ttl))
     } else {
         Some(policy.default_ttl)
     };
@@ -69,7 +95,11 @@ pub fn effective_ttl(state: &WorkspaceState) -> Option<SignedDuration> {
 /// The max deadline of a start at `now` from the template's autostop
 /// requirement, evaluated at the default quiet hours (midnight UTC).
 pub fn requirement_max_deadline(state: &WorkspaceState, now: Timestamp) -> Option<Timestamp> {
-    let policy = &state.template.policy;
+    policy_max_deadline(&state.template.policy, now)
+}
+
+/// [`requirement_max_deadline`] from the template policy alone.
+pub fn policy_max_deadline(policy: &TemplatePolicy, now: Timestamp) -> Option<Timestamp> {
     if policy.autostop_requirement_days == Weekdays::NONE {
         return None;
     }

@@ -45,6 +45,10 @@ pub const MAX_FILES: usize = 1000;
 pub const MAX_TOTAL_BYTES: usize = 16 * 1024 * 1024;
 /// Longest path accepted (bytes), well below any file system's limit.
 pub const MAX_PATH_BYTES: usize = 1024;
+/// Longest path component (file or directory name) accepted, in bytes:
+/// the limit of Linux file systems, so nothing accepted at push fails to
+/// extract at build time.
+pub const MAX_NAME_BYTES: usize = 255;
 
 /// A template directory: regular files with their permission bits.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,8 +81,9 @@ pub enum BundleError {
     #[error("too many files: {count}, at most {} allowed", MAX_FILES)]
     TooManyFiles { count: usize },
     #[error(
-        "too large: {bytes} bytes of files, at most {} bytes (16 MiB) allowed",
-        MAX_TOTAL_BYTES
+        "template directory is {} MiB; the limit is {} MiB",
+        mebibytes(*bytes),
+        mebibytes(MAX_TOTAL_BYTES)
     )]
     TooLarge { bytes: usize },
     #[error("no dayshift.toml at the top of the template directory")]
@@ -97,6 +102,21 @@ pub enum BundleError {
     },
     #[error("invalid bundle encoding: {0}")]
     Encoding(#[from] serde_json::Error),
+}
+
+/// Bytes in MiB for messages: from 100 MiB on rounded to whole MiB; below,
+/// rounded up to a tenth (whole when whole), so a size just over the limit
+/// never reads as the limit.
+pub fn mebibytes(bytes: usize) -> String {
+    const MIB: u128 = 1024 * 1024;
+    let tenths = (bytes as u128 * 10).div_ceil(MIB);
+    if tenths >= 1000 {
+        format!("{}", (bytes as u128 + MIB / 2) / MIB)
+    } else if tenths.is_multiple_of(10) {
+        format!("{}", tenths / 10)
+    } else {
+        format!("{}.{}", tenths / 10, tenths % 10)
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
@@ -126,6 +146,9 @@ fn check_path(path: &str) -> Result<(), BundleError> {
     if path.contains('\0') {
         return Err(bad("must not contain a NUL byte"));
     }
+    if path.chars().any(char::is_control) {
+        return Err(bad("must not contain control characters"));
+    }
     if path.contains('\\') {
         return Err(bad("must use / as separator, not \\"));
     }
@@ -134,6 +157,13 @@ fn check_path(path: &str) -> Result<(), BundleError> {
             "" => return Err(bad("must be normalised (no empty components)")),
             "." => return Err(bad("must be normalised (no . components)")),
             ".." => return Err(bad("must not contain ..")),
+            name if name.len() > MAX_NAME_BYTES => {
+                return Err(bad(&format!(
+                    "the name {}… is {} bytes long; the limit is {MAX_NAME_BYTES}",
+                    name.chars().take(16).collect::<String>(),
+                    name.len()
+                )))
+            }
             _ => {}
         }
     }
@@ -235,6 +265,9 @@ impl TemplateBundle {
         let mut bundle = TemplateBundle::default();
         let mut total = 0usize;
         collect(dir, "", &mut bundle, &mut total)?;
+        if total > MAX_TOTAL_BYTES {
+            return Err(BundleError::TooLarge { bytes: total });
+        }
         bundle.files.sort_by(|a, b| a.path.cmp(&b.path));
         bundle.validate()?;
         Ok(bundle)
@@ -243,9 +276,11 @@ impl TemplateBundle {
     /// Writes the files below `dir` (created if missing) with their modes.
     /// Refuses any path that would land outside `dir`, including through a
     /// symbolic link already present in `dir`.
+    /// Directories are private to the daemon's user (0700): templates may
+    /// hold credentials.
     pub fn extract_to(&self, dir: &Path) -> Result<(), BundleError> {
         self.validate()?;
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        create_private_dir_all(dir).map_err(io_err(dir))?;
         for file in &self.files {
             let mut target = PathBuf::from(dir);
             let components: Vec<&str> = file.path.split('/').collect();
@@ -269,7 +304,7 @@ impl TemplateBundle {
                         })
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        fs::create_dir(&target).map_err(io_err(&target))?;
+                        create_private_dir(&target).map_err(io_err(&target))?;
                     }
                     Err(e) => return Err(io_err(&target)(e)),
                 }
@@ -319,6 +354,23 @@ impl TemplateBundle {
     }
 }
 
+/// Creates `dir` and missing parents with mode 0700 (whatever the umask),
+/// and makes an existing `dir` private too.
+pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().mode(0o700).create(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
 fn collect(
     dir: &Path,
     prefix: &str,
@@ -363,7 +415,9 @@ fn collect(
             let size = usize::try_from(meta.len()).unwrap_or(usize::MAX);
             *total = total.saturating_add(size);
             if *total > MAX_TOTAL_BYTES {
-                return Err(BundleError::TooLarge { bytes: *total });
+                // Go on adding sizes (reading nothing more), so the error
+                // says how large the directory is.
+                continue;
             }
             let content = fs::read(&path).map_err(io_err(&path))?;
             bundle.files.push(BundleFile {

@@ -324,7 +324,8 @@ impl Daemon {
 /// daemon that dies half-way never leaves a partial template behind.
 fn extract_atomically(bundle: &TemplateBundle, dir: &Path) -> Result<(), String> {
     let parent = dir.parent().unwrap_or(dir);
-    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    crate::bundle::create_private_dir_all(parent)
+        .map_err(|e| format!("{}: {e}", parent.display()))?;
     // Unique per daemon, not only per process: several daemons of one
     // process may extract the same version at once.
     let staging = parent.join(format!(
@@ -336,7 +337,11 @@ fn extract_atomically(bundle: &TemplateBundle, dir: &Path) -> Result<(), String>
         staging_serial()
     ));
     let _ = std::fs::remove_dir_all(&staging);
-    bundle.extract_to(&staging).map_err(|e| e.to_string())?;
+    if let Err(e) = bundle.extract_to(&staging) {
+        // A failed extraction leaves nothing behind.
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e.to_string());
+    }
     match std::fs::rename(&staging, dir) {
         Ok(()) => Ok(()),
         // Another daemon extracted the same version first.

@@ -727,20 +727,23 @@ fn validate_prebuilds(i: usize, name: &str, raw: raw::Prebuilds) -> Result<Prebu
                 )
             })?;
             // "Local" would make the pool follow whatever machine the
-            // server runs on; schedules must mean the same everywhere.
-            if timezone.eq_ignore_ascii_case("local") || timezone.eq_ignore_ascii_case("localtime")
-            {
-                return Err(ManifestError::invalid(
-                    &tz_field,
-                    format!("{timezone:?} is not allowed: name an IANA time zone such as \"Europe/Berlin\""),
-                ));
-            }
-            if jiff::tz::TimeZone::get(&timezone).is_err() {
-                return Err(ManifestError::invalid(
-                    &tz_field,
-                    format!("{timezone:?} is not a known IANA time zone"),
-                ));
-            }
+            // server runs on; schedules must mean the same everywhere. The
+            // zone is kept as the database spells it.
+            let timezone = match dayshift_schedule::load_zone(timezone.trim()) {
+                Ok((canonical, _)) => canonical,
+                Err(dayshift_schedule::CronError::MachineZone { .. }) => {
+                    return Err(ManifestError::invalid(
+                        &tz_field,
+                        format!("{timezone:?} is not allowed: name an IANA time zone such as \"Europe/Berlin\""),
+                    ))
+                }
+                Err(_) => {
+                    return Err(ManifestError::invalid(
+                        &tz_field,
+                        format!("{timezone:?} is not a known IANA time zone"),
+                    ))
+                }
+            };
             let mut schedule = Vec::new();
             let mut parsed = Vec::new();
             for (k, entry) in s.schedule.unwrap_or_default().into_iter().enumerate() {
@@ -793,8 +796,8 @@ fn check_overlaps(
                 );
                 // The zone was loaded during validation; should that ever
                 // fail here, the instant is still worth showing in UTC.
-                match jiff::tz::TimeZone::get(&scheduling.timezone) {
-                    Ok(tz) => {
+                match dayshift_schedule::load_zone(&scheduling.timezone) {
+                    Ok((_, tz)) => {
                         let _ = write!(message, ", e.g. at {}", at.to_zoned(tz));
                     }
                     Err(_) => {

@@ -317,7 +317,12 @@ async fn run_script(
             )
         }
     };
-    if let Err(e) = tokio::fs::create_dir_all(&state_dir).await {
+    // Private (0700), like extracted templates: scripts keep secrets here.
+    let private = state_dir.clone();
+    let created =
+        tokio::task::spawn_blocking(move || crate::bundle::create_private_dir_all(&private)).await;
+    let created = created.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    if let Err(e) = created {
         return BuildOutcome::failed(
             format!(
                 "could not create state directory {}: {e}",

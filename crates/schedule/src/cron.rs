@@ -88,7 +88,10 @@ impl FieldSpec {
         }
         let n = if s.bytes().all(|b| b.is_ascii_digit()) {
             // Long digit strings are out of range, not a parse failure.
-            s.parse::<u32>().unwrap_or(u32::MAX)
+            match s.parse::<u32>() {
+                Ok(n) => n,
+                Err(_) => return Err(self.out_of_range(field, s)),
+            }
         } else if self.names.is_empty() {
             return Err(self.err(field, format!("\"{s}\" is not a number")));
         } else {
@@ -104,12 +107,19 @@ impl FieldSpec {
             }
         };
         if n < self.min || n > self.max {
-            return Err(self.err(
-                field,
-                format!("must be {}-{}{}", self.min, self.max, self.range_hint),
-            ));
+            return Err(self.out_of_range(field, s));
         }
         Ok(n)
+    }
+
+    /// `value` (part of `field`) is not a value of this field.
+    fn out_of_range(&self, field: &str, value: &str) -> CronError {
+        let rule = format!("must be {}-{}{}", self.min, self.max, self.range_hint);
+        if value == field {
+            self.err(field, rule)
+        } else {
+            self.err(field, format!("\"{value}\" {rule}"))
+        }
     }
 
     /// Parses a whole field: comma-separated items `*`, `a`, `a-b`, each
@@ -124,13 +134,19 @@ impl FieldSpec {
             let (range, step) = match item.split_once('/') {
                 Some((r, s)) => {
                     let step = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-                        s.parse::<u32>().unwrap_or(u32::MAX)
+                        s.parse::<u32>().ok()
                     } else {
                         return Err(self.err(field, format!("step \"{s}\" is not a number")));
                     };
-                    if step == 0 {
+                    if step == Some(0) {
                         return Err(self.err(field, "step must be at least 1"));
                     }
+                    // A step past the field's span selects one value at
+                    // most: refused, as a number that overflows it.
+                    let span = self.max - self.min + 1;
+                    let Some(step) = step.filter(|step| *step <= span) else {
+                        return Err(self.err(field, format!("step \"{s}\" must be 1-{span}")));
+                    };
                     (r, Some(step))
                 }
                 None => (item, None),
@@ -157,10 +173,14 @@ impl FieldSpec {
                 bits |= 1 << v;
                 v = v.saturating_add(step_n);
             }
-            items.push(match step {
+            let item = match step {
                 Some(s) if !(range == "*" && s == 1) => format!("{range_text}/{s}"),
                 _ => range_text,
-            });
+            };
+            // `1,1,1` is stored as `1`.
+            if !items.contains(&item) {
+                items.push(item);
+            }
         }
         let text = items.join(",");
         // `*` and `*/1` are unrestricted for the day-of-month/day-of-week
@@ -226,6 +246,10 @@ pub struct Schedule {
 
 const ZONE_PREFIX: &str = "CRON_TZ=";
 
+/// Longest schedule accepted, in bytes: any meaningful schedule fits many
+/// times over, and every list that shows schedules stays small.
+pub const MAX_SCHEDULE_LENGTH: usize = 256;
+
 impl Schedule {
     /// Parses any 5-field expression with an optional `CRON_TZ=<IANA zone> `
     /// prefix. Without a prefix the zone is UTC (as in Coder: never the
@@ -233,6 +257,12 @@ impl Schedule {
     /// `@daily` and a seconds field are not part of the dialect.
     pub fn parse(s: &str) -> Result<Schedule, CronError> {
         let s = s.trim();
+        if s.len() > MAX_SCHEDULE_LENGTH {
+            return Err(CronError::TooLong {
+                length: s.len(),
+                max: MAX_SCHEDULE_LENGTH,
+            });
+        }
         match s.strip_prefix(ZONE_PREFIX) {
             Some(rest) => {
                 let (zone, cron) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
@@ -255,6 +285,12 @@ impl Schedule {
     /// `scheduling.timezone`).
     pub fn parse_in_zone(cron: &str, zone: &str) -> Result<Schedule, CronError> {
         let cron = cron.trim();
+        if cron.len() > MAX_SCHEDULE_LENGTH {
+            return Err(CronError::TooLong {
+                length: cron.len(),
+                max: MAX_SCHEDULE_LENGTH,
+            });
+        }
         if cron.starts_with(ZONE_PREFIX) {
             return Err(CronError::ZoneTwice {
                 cron: cron.to_string(),
@@ -418,18 +454,49 @@ fn dow_names(text: &str) -> String {
         .join(",")
 }
 
-/// Resolves an IANA name. `Local` is refused: it would make a stored schedule
-/// mean different instants on different servers.
-pub(crate) fn load_zone(zone: &str) -> Result<(String, TimeZone), CronError> {
-    if zone.eq_ignore_ascii_case("local") {
-        return Err(CronError::LocalZone);
+/// Zone names the database knows but that mean "whatever this machine is
+/// set to" (or nothing): a stored schedule must mean the same instants on
+/// every server.
+const MACHINE_ZONES: [&str; 4] = ["Local", "localtime", "posixrules", "Factory"];
+
+/// The time zone database: the copy compiled into the binary, never the
+/// host's, so every replica and every host (containers without
+/// `/usr/share/zoneinfo` included) resolves a zone the same way.
+pub fn zone_database() -> &'static jiff::tz::TimeZoneDatabase {
+    static DB: std::sync::OnceLock<jiff::tz::TimeZoneDatabase> = std::sync::OnceLock::new();
+    DB.get_or_init(jiff::tz::TimeZoneDatabase::bundled)
+}
+
+/// Resolves an IANA zone name without regard to case, returning its
+/// canonical spelling (`europe/berlin` -> `Europe/Berlin`). `Local`,
+/// `localtime`, `posixrules` and `Factory` are refused.
+pub fn load_zone(zone: &str) -> Result<(String, TimeZone), CronError> {
+    if let Some(machine) = MACHINE_ZONES.iter().find(|m| m.eq_ignore_ascii_case(zone)) {
+        return Err(CronError::MachineZone {
+            zone: (*machine).to_string(),
+        });
     }
-    let tz = TimeZone::get(zone).map_err(|_| CronError::UnknownZone {
+    let unknown = || CronError::UnknownZone {
         zone: zone.to_string(),
-    })?;
-    let name = tz.iana_name().unwrap_or(zone).to_string();
+    };
+    if zone.is_empty() || zone.len() > MAX_ZONE_NAME {
+        return Err(unknown());
+    }
+    let db = zone_database();
+    let tz = db.get(zone).map_err(|_| unknown())?;
+    let name = match tz.iana_name() {
+        Some(name) if name != zone => name.to_string(),
+        _ => db
+            .available()
+            .find(|name| name.as_str().eq_ignore_ascii_case(zone))
+            .map(|name| name.as_str().to_string())
+            .unwrap_or_else(|| zone.to_string()),
+    };
     Ok((name, tz))
 }
+
+/// No IANA name is longer (the longest is 32 bytes).
+const MAX_ZONE_NAME: usize = 64;
 
 impl fmt::Display for Schedule {
     /// Normalised form: zone prefix always present, names as numbers,

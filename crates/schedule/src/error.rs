@@ -10,6 +10,9 @@ pub enum CronError {
          with an optional CRON_TZ=<zone> prefix, got {found} in \"{input}\""
     )]
     FieldCount { input: String, found: usize },
+    /// Longer than [`crate::MAX_SCHEDULE_LENGTH`].
+    #[error("schedule is {length} bytes long; the limit is {max}")]
+    TooLong { length: usize, max: usize },
     /// A field is malformed; `field` is e.g. "hour", `value` the whole field.
     #[error("invalid {field} \"{value}\": {reason}")]
     InvalidField {
@@ -20,12 +23,13 @@ pub enum CronError {
     /// The zone is not in the IANA database.
     #[error("unknown time zone \"{zone}\"")]
     UnknownZone { zone: String },
-    /// `CRON_TZ=Local` would make the schedule depend on the server's zone.
+    /// `CRON_TZ=Local` (or `localtime`, `posixrules`, `Factory`) would make
+    /// the schedule depend on the server's zone.
     #[error(
-        "CRON_TZ=Local is not supported: the server's local zone is not a \
+        "CRON_TZ={zone} is not supported: the server's local zone is not a \
          stable meaning; name an IANA zone such as \"Europe/Berlin\" or \"UTC\""
     )]
-    LocalZone,
+    MachineZone { zone: String },
     /// `parse_in_zone` got a cron that carries its own zone prefix.
     #[error("the cron \"{cron}\" has a CRON_TZ= prefix but the time zone is given separately")]
     ZoneTwice { cron: String },

@@ -53,7 +53,7 @@ pub fn parse_human_schedule(
     };
     let zone = zone.unwrap_or(default_zone);
     let (zone_name, _) = load_zone(zone).map_err(|e| match e {
-        CronError::LocalZone => HumanScheduleError::Cron(e),
+        CronError::MachineZone { .. } => HumanScheduleError::Cron(e),
         _ => HumanScheduleError::Zone(zone.to_string()),
     })?;
     let cron = format!("{minute} {hour} * * {dow}");

@@ -18,7 +18,7 @@ mod human;
 mod search;
 mod weekdays;
 
-pub use cron::Schedule;
+pub use cron::{load_zone, zone_database, Schedule, MAX_SCHEDULE_LENGTH};
 pub use duration::{format_duration, format_relative, parse_duration};
 pub use error::{CronError, DurationError, HumanScheduleError, WeekdaysError};
 pub use human::parse_human_schedule;

@@ -70,6 +70,60 @@ fn humanizes_like_coder() {
     }
 }
 
+static LONG_SCHEDULE: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("0 {}1 * * *", "1,".repeat(4998)));
+
+/// Zone names are matched without regard to case and stored as the
+/// database spells them.
+#[test]
+fn zones_are_canonical() {
+    for (input, want) in [
+        (
+            "CRON_TZ=europe/berlin 30 9 * * 1-5",
+            "CRON_TZ=Europe/Berlin 30 9 * * 1-5",
+        ),
+        (
+            "CRON_TZ=AMERICA/NEW_YORK 0 9 * * *",
+            "CRON_TZ=America/New_York 0 9 * * *",
+        ),
+        ("CRON_TZ=utc 0 9 * * *", "CRON_TZ=UTC 0 9 * * *"),
+        ("0 1,1,1,2 * * *", "CRON_TZ=UTC 0 1,2 * * *"),
+    ] {
+        assert_eq!(Schedule::parse(input).unwrap().to_string(), want, "{input}");
+    }
+}
+
+/// Zones resolve from the copy of the database compiled into the binary,
+/// so a host without `/usr/share/zoneinfo` (or with another version of it)
+/// resolves them identically.
+#[test]
+fn zones_come_from_the_bundled_database() {
+    let bundled = jiff::tz::TimeZoneDatabase::bundled();
+    assert!(
+        bundled.get("Europe/Berlin").is_ok(),
+        "the binary carries its own tz database"
+    );
+    // A host without a database (an empty zoneinfo directory, as on a
+    // bare container) has none to read from at all.
+    let empty = tempfile_dir();
+    assert!(jiff::tz::TimeZoneDatabase::from_dir(&empty)
+        .map_or(true, |db| db.get("Europe/Berlin").is_err()));
+    // Ours still resolves it, identically to the bundled copy.
+    let berlin = Schedule::parse("CRON_TZ=Europe/Berlin 30 2 * * *").unwrap();
+    assert_eq!(berlin.time_zone(), &bundled.get("Europe/Berlin").unwrap());
+    assert!(std::ptr::eq(
+        dayshift_schedule::zone_database(),
+        dayshift_schedule::zone_database()
+    ));
+    let _ = std::fs::remove_dir(&empty);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("dayshift-empty-tzdir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// Every documented error message, verbatim.
 #[test]
 fn error_messages() {
@@ -97,6 +151,15 @@ fn error_messages() {
         ("CRON_TZ=Fictional/Country 30 9 * * 1-5", r#"unknown time zone "Fictional/Country""#.into()),
         ("CRON_TZ= 30 9 * * 1-5", r#"unknown time zone """#.into()),
         ("CRON_TZ=Local 30 9 * * 1-5", r#"CRON_TZ=Local is not supported: the server's local zone is not a stable meaning; name an IANA zone such as "Europe/Berlin" or "UTC""#.into()),
+        ("CRON_TZ=localtime 30 9 * * 1-5", r#"CRON_TZ=localtime is not supported: the server's local zone is not a stable meaning; name an IANA zone such as "Europe/Berlin" or "UTC""#.into()),
+        ("CRON_TZ=POSIXRULES 30 9 * * 1-5", r#"CRON_TZ=posixrules is not supported: the server's local zone is not a stable meaning; name an IANA zone such as "Europe/Berlin" or "UTC""#.into()),
+        ("CRON_TZ=Factory 30 9 * * 1-5", r#"CRON_TZ=Factory is not supported: the server's local zone is not a stable meaning; name an IANA zone such as "Europe/Berlin" or "UTC""#.into()),
+        // Numbers that overflow a field are refused naming the value.
+        ("*/99999999999999999999 9 * * *", r#"invalid minute "*/99999999999999999999": step "99999999999999999999" must be 1-60"#.into()),
+        ("0 */25 * * *", r#"invalid hour "*/25": step "25" must be 1-24"#.into()),
+        ("0 1-99999999999999999999 * * *", r#"invalid hour "1-99999999999999999999": "99999999999999999999" must be 0-23"#.into()),
+        ("0 9,30 * * *", r#"invalid hour "9,30": "30" must be 0-23"#.into()),
+        (&LONG_SCHEDULE, "schedule is 10005 bytes long; the limit is 256".into()),
     ];
     for (input, want) in cases {
         assert_eq!(

@@ -184,9 +184,14 @@ fn next_minute(t: Timestamp) -> Timestamp {
 fn zones() -> &'static [String] {
     static ZONES: OnceLock<Vec<String>> = OnceLock::new();
     ZONES.get_or_init(|| {
-        let mut z: Vec<String> = jiff::tz::db().available().map(|n| n.to_string()).collect();
+        // Every zone of the database schedules resolve in, less the ones
+        // that mean "this machine's zone" (refused by the dialect).
+        let mut z: Vec<String> = dayshift_schedule::zone_database()
+            .available()
+            .map(|n| n.to_string())
+            .collect();
         z.sort();
-        z.retain(|n| TimeZone::get(n).is_ok());
+        z.retain(|n| dayshift_schedule::load_zone(n).is_ok());
         assert!(z.len() > 300, "tz database has only {} zones", z.len());
         z
     })

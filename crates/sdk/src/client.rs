@@ -72,7 +72,11 @@ impl Client {
             base: base_url.trim_end_matches('/').to_string(),
             token: None,
             provisioner_key: None,
-            http: reqwest::Client::new(),
+            // The user agent labels the session a login starts.
+            http: reqwest::Client::builder()
+                .user_agent(concat!("dayshift/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default(),
         }
     }
 
@@ -194,6 +198,47 @@ impl Client {
 
     pub async fn me(&self) -> Result<User, ClientError> {
         self.get("/api/v2/users/me").await
+    }
+
+    /// Ends the session this client authenticates with.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        self.post("/api/v2/users/logout", &()).await
+    }
+
+    pub async fn sessions(&self) -> Result<SessionList, ClientError> {
+        self.get("/api/v2/users/me/sessions").await
+    }
+
+    pub async fn end_session(&self, id: &str) -> Result<(), ClientError> {
+        self.send::<(), ()>(
+            Method::DELETE,
+            &format!("/api/v2/users/me/sessions/{}", encode(id)),
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Ends every session of `user` (a username, an id or `me`).
+    pub async fn end_sessions_of(&self, user: &str) -> Result<SessionsEnded, ClientError> {
+        Ok(self
+            .send::<(), SessionsEnded>(
+                Method::DELETE,
+                &format!("/api/v2/users/{}/sessions", encode(user)),
+                None,
+            )
+            .await?
+            .value)
+    }
+
+    /// Changes the password of `user` (a username, an id or `me`).
+    pub async fn change_password(
+        &self,
+        user: &str,
+        req: &ChangePasswordRequest,
+    ) -> Result<(), ClientError> {
+        self.put(&format!("/api/v2/users/{}/password", encode(user)), req)
+            .await
     }
 
     // --- templates -------------------------------------------------------

@@ -44,15 +44,27 @@ pub struct User {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateFirstUserRequest {
+    #[schema(min_length = 1, max_length = 32, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub username: String,
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f.][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub email: String,
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
+    #[schema(min_length = 1, max_length = 32, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub username: String,
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f.][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub email: String,
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
     #[serde(default)]
     pub role: Option<Role>,
@@ -60,7 +72,9 @@ pub struct CreateUserRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(max_length = 254)]
     pub username: String,
+    #[schema(max_length = 256)]
     pub password: String,
 }
 
@@ -70,9 +84,59 @@ pub struct LoginResponse {
     pub user: User,
 }
 
+/// How a session was started.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionKind {
+    /// An API token (`dayshift login`, scripts).
+    Token,
+    /// A web dashboard cookie.
+    Cookie,
+}
+
+/// A session as listed by `GET /users/me/sessions` (never its secret).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub kind: SessionKind,
+    /// What started it: the client's `User-Agent`, e.g. `dayshift-cli/0.1.0`.
+    pub label: String,
+    pub created_at: Timestamp,
+    /// Kept to the minute.
+    pub last_used_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// The session this request was made with.
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<Session>,
+}
+
+/// `DELETE /users/{user}/sessions`: how many sessions ended.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionsEnded {
+    pub ended: u64,
+}
+
+/// `PUT /users/{user}/password`. Changing one's own password needs the
+/// current one; an owner resetting another user's does not.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
+    pub old_password: Option<String>,
+    #[schema(min_length = 8, max_length = 256)]
+    pub password: String,
+}
+
 /// One file of an uploaded template directory.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TemplateFile {
+    /// Relative, `/`-separated; each name at most 255 bytes.
+    #[schema(min_length = 1, max_length = 1024)]
     pub path: String,
     /// Unix permission bits, e.g. 493 (0o755) for scripts.
     pub mode: u32,
@@ -81,6 +145,7 @@ pub struct TemplateFile {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateTemplateRequest {
+    #[schema(min_length = 1, max_length = 32, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub name: String,
     pub files: Vec<TemplateFile>,
 }
@@ -280,6 +345,11 @@ pub struct Workspace {
     pub template_name: String,
     pub status: WorkspaceStatus,
     pub autostart_schedule: Option<String>,
+    /// Set when the stored autostart schedule cannot be evaluated (e.g. its
+    /// zone is unknown to this server's time zone database): the workspace
+    /// will not start on schedule until the schedule is set again.
+    #[serde(default)]
+    pub autostart_error: Option<String>,
     pub ttl_ms: Option<i64>,
     pub next_start_at: Option<Timestamp>,
     pub last_used_at: Timestamp,
@@ -295,16 +365,23 @@ pub struct Workspace {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspaceRequest {
+    #[schema(min_length = 1, max_length = 32, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub name: String,
     /// Template name or id.
+    #[schema(max_length = 64)]
     pub template: String,
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub template_version_id: Option<String>,
+    /// At most 64; names up to 64 bytes, values up to 4096.
     #[serde(default)]
     pub parameters: Option<BTreeMap<String, String>>,
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub preset: Option<String>,
+    /// Cron (DESIGN §4), at most 256 bytes; stored normalised.
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub autostart_schedule: Option<String>,
     #[serde(default)]
     pub ttl_ms: Option<i64>,
@@ -327,6 +404,8 @@ pub struct BuildLogLine {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UpdateAutostartRequest {
+    /// Cron (DESIGN §4), at most 256 bytes; `null` or `""` clears it.
+    #[schema(max_length = 256)]
     pub schedule: Option<String>,
 }
 
@@ -352,10 +431,13 @@ pub struct PreviewPoint {
     pub local: String,
 }
 
+/// A maximal continuous range of a schedule. `null` is an unbounded end:
+/// a range already under way as far back as the search looked (`start`),
+/// or one that never ends (`end`, e.g. `* * * * *`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct PreviewRange {
-    pub start: Timestamp,
-    pub end: Timestamp,
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

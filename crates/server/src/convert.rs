@@ -8,6 +8,21 @@ pub fn ms(d: SignedDuration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+pub fn session(s: &store::Session, current: bool) -> sdk::Session {
+    sdk::Session {
+        id: s.id.clone(),
+        kind: match s.kind {
+            store::SessionKind::Token => sdk::SessionKind::Token,
+            store::SessionKind::Cookie => sdk::SessionKind::Cookie,
+        },
+        label: s.label.clone(),
+        created_at: s.created_at,
+        last_used_at: s.last_used_at,
+        expires_at: s.expires_at,
+        current,
+    }
+}
+
 pub fn user(u: &store::User) -> sdk::User {
     sdk::User {
         id: u.id.clone(),
@@ -76,6 +91,7 @@ pub fn workspace(s: &store::WorkspaceState) -> sdk::Workspace {
         template_name: s.template.name.clone(),
         status: via_text(s.status().as_str()),
         autostart_schedule: w.autostart_schedule.clone(),
+        autostart_error: dayshift_lifecycle::rules::autostart_error(s),
         ttl_ms: w.ttl.map(ms),
         next_start_at: w.next_start_at,
         last_used_at: w.last_used_at,

@@ -10,6 +10,8 @@ use dayshift_store::StoreError;
 pub struct ApiErr {
     pub status: StatusCode,
     pub body: ApiError,
+    /// Seconds, sent as `Retry-After` (429 answers).
+    pub retry_after: Option<u64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiErr>;
@@ -23,6 +25,7 @@ impl ApiErr {
                 detail: None,
                 validations: Vec::new(),
             },
+            retry_after: None,
         }
     }
 
@@ -84,6 +87,12 @@ impl From<StoreError> for ApiErr {
 
 impl IntoResponse for ApiErr {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body)).into_response()
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

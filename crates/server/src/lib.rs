@@ -11,6 +11,7 @@ mod convert;
 mod error;
 mod external_provisioner;
 mod extract;
+mod login;
 mod openapi;
 mod paging;
 mod prebuild_claim;
@@ -18,6 +19,7 @@ mod provisioning;
 mod routes;
 mod state;
 mod validate;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,7 +31,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use dayshift_lifecycle::prebuilds::{PoolDue, Reconciler};
 use dayshift_lifecycle::wake::drive_ticks;
@@ -43,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 pub use dayshift_lifecycle::prebuilds::PoolRules;
 pub use dayshift_lifecycle::ManualClock;
 pub use external_provisioner::{run_external_provisioner, ExternalProvisionerConfig};
+pub use login::{Limit, LoginLimits};
 pub use provisioning::DEFAULT_HEARTBEAT_TIMEOUT;
 pub use state::AppState;
 
@@ -61,6 +64,14 @@ pub struct ServerConfig {
     /// Failure backoff and hard limit of prebuild pools.
     pub prebuilds: dayshift_lifecycle::prebuilds::PoolRules,
     pub dev_clock: bool,
+    /// The dashboard's session cookie is marked `Secure` (the server is
+    /// reached over HTTPS).
+    pub secure_cookies: bool,
+    /// Login throttling and the bound on concurrent password hashes.
+    pub login: LoginLimits,
+    /// The clock of session lifetimes and login throttling: real time
+    /// (`None`), even under `--dev-clock`; tests set a manual one.
+    pub session_clock: Option<ManualClock>,
 }
 
 impl ServerConfig {
@@ -78,6 +89,9 @@ impl ServerConfig {
             provisioner_heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
             prebuilds: Default::default(),
             dev_clock: true,
+            secure_cookies: false,
+            login: LoginLimits::default(),
+            session_clock: None,
         }
     }
 }
@@ -122,13 +136,15 @@ pub async fn start(
             anyhow::Error::new(e).context(format!("{what} {}", redact(url)))
         })?,
         None => {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("cannot create data directory {}", config.data_dir.display())
-            })?;
             let path = config.data_dir.join("dayshift.db");
-            Store::open_sqlite(&path, policy)
+            private_files(&config.data_dir, &path)?;
+            let store = Store::open_sqlite(&path, policy)
                 .await
-                .with_context(|| format!("cannot open the SQLite database {}", path.display()))?
+                .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
+            // SQLite gives -wal and -shm the database file's mode; make sure
+            // of it for files left by an older version.
+            private_files(&config.data_dir, &path)?;
+            store
         }
     };
     let dev_clock = match (clock, config.dev_clock) {
@@ -155,10 +171,15 @@ pub async fn start(
     let rearm_executor = Arc::new(Notify::new());
     let prometheus = install_metrics_recorder();
     let cancel = CancellationToken::new();
+    let session_clock: Arc<dyn Clock> = match &config.session_clock {
+        Some(manual) => Arc::new(manual.clone()),
+        None => Arc::new(SystemClock),
+    };
     let state = AppState::new(state::Inner {
         store: store.clone(),
         clock: clock.clone(),
-        session_clock: Arc::new(SystemClock),
+        session_clock: session_clock.clone(),
+        passwords: login::Passwords::new(config.login, session_clock),
         dev_clock,
         executor: executor.clone(),
         rearm_executor: rearm_executor.clone(),
@@ -169,6 +190,7 @@ pub async fn start(
         prometheus,
         system_user_id: system_user.id.clone(),
         prebuilds: prebuild_claim::Prebuilds::new(reconciler.clone(), refill),
+        secure_cookies: config.secure_cookies,
     });
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -268,6 +290,7 @@ pub async fn start(
     {
         let cancel = cancel.child_token();
         tasks.spawn(async move {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { cancel.cancelled().await })
                 .await;
@@ -283,6 +306,35 @@ pub async fn start(
         cancel,
         tasks,
     })
+}
+
+/// Files at rest are private to the server's user: the data directory
+/// 0700, the database and its -wal/-shm files 0600 (they hold password and
+/// session hashes). The database file is created 0600 before SQLite opens
+/// it, so it is never readable by others, even for an instant.
+fn private_files(data_dir: &std::path::Path, db: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    dayshift_provisioner::bundle::create_private_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(db)
+        .with_context(|| format!("cannot create {}", db.display()))?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let file = std::path::PathBuf::from(name);
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot make {} private", file.display()))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs the server until ctrl-c.
@@ -346,16 +398,24 @@ fn install_metrics_recorder() -> Option<metrics_exporter_prometheus::PrometheusH
         .clone()
 }
 
-/// Largest request body (template uploads are base64 JSON).
-const MAX_BODY: usize = 32 * 1024 * 1024;
-
 pub fn router(state: AppState) -> Router {
     use routes::*;
     let api = Router::new()
         .route("/users/first", post(users::create_first_user))
         .route("/users/login", post(users::login))
         .route("/users", get(users::list_users).post(users::create_user))
+        .route("/users/logout", post(users::logout))
         .route("/users/me", get(users::me))
+        .route(
+            "/users/me/sessions",
+            get(users::list_sessions).delete(users::end_my_sessions),
+        )
+        .route("/users/me/sessions/{id}", delete(users::end_session))
+        .route(
+            "/users/{user}/sessions",
+            delete(users::end_sessions_of_user),
+        )
+        .route("/users/{user}/password", put(users::change_password))
         .route(
             "/users/{user}/workspace/{name}",
             get(workspaces::get_by_name),
@@ -390,13 +450,17 @@ pub fn router(state: AppState) -> Router {
         .route("/debug/clock", post(debug::set_clock))
         .route("/openapi.json", get(openapi::document))
         .merge(provisioner::router())
-        .fallback(not_found);
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/api/v2", api)
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
+        .merge(web::router())
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(middleware::from_fn(errors_as_json))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             server_time_and_metrics,
@@ -408,19 +472,105 @@ async fn not_found() -> error::ApiErr {
     error::ApiErr::not_found("no such route")
 }
 
+async fn method_not_allowed(
+    method: axum::http::Method,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> error::ApiErr {
+    error::ApiErr::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "method {} is not allowed on {}",
+            bounded_method(&method),
+            uri.path()
+        ),
+    )
+}
+
+/// Longest request target accepted (path and query).
+pub const MAX_URI_LENGTH: usize = 8 * 1024;
+
+/// Every error answer has the API's JSON shape, whoever produced it (axum's
+/// own rejections, body limits, layers): a non-JSON error body (other than
+/// the dashboard's HTML pages) is replaced
+/// by `{"message": ...}` with the status's reason. Over-long request
+/// targets are refused here with a 414 before any routing.
+async fn errors_as_json(request: Request, next: Next) -> Response {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::response::IntoResponse;
+    let uri_length = request.uri().to_string().len();
+    if uri_length > MAX_URI_LENGTH {
+        return error::ApiErr::new(
+            axum::http::StatusCode::URI_TOO_LONG,
+            format!("request URI is {uri_length} bytes long; the limit is {MAX_URI_LENGTH}"),
+        )
+        .into_response();
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    // JSON is the API's shape; HTML is the dashboard's error pages.
+    let intended = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || intended {
+        return response;
+    }
+    let mut err = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        extract::body_too_large()
+    } else {
+        let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+        error::ApiErr::new(status, reason)
+    };
+    err.retry_after = response
+        .headers()
+        .get(axum::http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let mut answer = err.into_response();
+    if let Some(allow) = response.headers().get(axum::http::header::ALLOW) {
+        answer
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow.clone());
+    }
+    answer
+}
+
+/// The method as a metrics label: the standard ones by name, anything a
+/// client made up as `other`, so labels stay bounded.
+fn bounded_method(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Stamps every answer with the server's clock and counts requests.
 async fn server_time_and_metrics(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let method = request.method().to_string();
+    let method = bounded_method(request.method());
+    // The route's pattern (`/api/v2/workspaces/{id}`), never the raw path:
+    // made-up paths all count as `unmatched`.
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let started = std::time::Instant::now();
     let mut response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("dayshift_http_requests_total", "method" => method.clone(), "status" => status)
+    metrics::counter!("dayshift_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
-    metrics::histogram!("dayshift_http_request_duration_seconds", "method" => method)
+    metrics::histogram!("dayshift_http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     if let Ok(value) = HeaderValue::from_str(&state.clock.now().to_string()) {
         response

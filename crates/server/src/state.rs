@@ -21,6 +21,8 @@ pub struct Inner {
     /// Session lifetimes follow real time even under `--dev-clock`:
     /// moving the dev clock a month ahead must not log everybody out.
     pub session_clock: Arc<dyn Clock>,
+    /// Password hashing off the async workers, and login throttling.
+    pub passwords: crate::login::Passwords,
     /// Set only with `--dev-clock`.
     pub dev_clock: Option<ManualClock>,
     pub executor: Executor,
@@ -39,6 +41,8 @@ pub struct Inner {
     pub system_user_id: String,
     /// The prebuilds reconciler, for claims, status and the dev clock.
     pub prebuilds: crate::prebuild_claim::Prebuilds,
+    /// The dashboard's session cookie is marked `Secure`.
+    pub secure_cookies: bool,
 }
 
 impl AppState {

@@ -13,6 +13,7 @@
 
 pub mod clock;
 mod counts;
+mod fleet;
 mod jobs;
 mod model;
 mod page;
@@ -20,6 +21,7 @@ mod prebuilds;
 mod rows;
 mod schema;
 mod search;
+mod sessions;
 mod sql_filter;
 mod templates;
 pub mod testing;
@@ -32,11 +34,13 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
+pub use fleet::ScheduleGroup;
 pub use jobs::{JobListener, JOBS_CHANNEL};
 pub use model::*;
 pub use page::{Cursor, KeyPart, Page, PageError, PageOf, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 pub use prebuilds::*;
 pub use search::{SearchError, WorkspaceQuery};
+pub use sessions::{NewSession, Session, SessionKind};
 pub use workspaces::{Applied, NewWorkspace};
 
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use crate::Dialect;
 
 /// Ordered migrations; a database records the highest version applied in
 /// `schema_version` and refuses to start when it is newer than the binary.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (6, V6)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (6, V6), (8, V8)];
 
 const V1: &str = r#"
 CREATE TABLE users (
@@ -205,6 +205,21 @@ CREATE TABLE job_totals (
 INSERT INTO job_totals (status, shard, total)
     SELECT job_status, 0, COUNT(*) FROM workspace_builds
     WHERE job_status IN ('succeeded', 'failed', 'canceled') GROUP BY job_status
+"#;
+
+/// Sessions get a public id (listed and ended by it, never by the secret's
+/// hash), a kind (API token or dashboard cookie), a label and when they were
+/// last used. Sessions from before get an id derived from their hash (a
+/// SHA-256 prefix reveals nothing of the token).
+const V8: &str = r#"
+ALTER TABLE api_tokens ADD COLUMN id TEXT;
+ALTER TABLE api_tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'token';
+ALTER TABLE api_tokens ADD COLUMN label TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_tokens ADD COLUMN last_used_at BIGINT;
+UPDATE api_tokens SET id = substr(token_hash, 1, 32), last_used_at = created_at WHERE id IS NULL;
+CREATE UNIQUE INDEX api_tokens_id ON api_tokens(id);
+CREATE INDEX api_tokens_user ON api_tokens(user_id, expires_at);
+CREATE INDEX api_tokens_expiry ON api_tokens(expires_at);
 "#;
 
 /// The migration text for one dialect.

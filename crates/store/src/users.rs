@@ -7,17 +7,24 @@ use crate::{
     StoreError, User,
 };
 
-const USER_COLUMNS: &str = "id, username, email, password_hash, role, is_system, created_at";
+pub(crate) const USER_COLUMNS: &str =
+    "id, username, email, password_hash, role, is_system, created_at";
 
 fn user_from_row(row: &AnyRow) -> Result<User> {
+    user_from_row_with(row, "")
+}
+
+/// A user from columns named `{prefix}id`, `{prefix}username`, ...
+pub(crate) fn user_from_row_with(row: &AnyRow, prefix: &str) -> Result<User> {
+    let col = |c: &str| format!("{prefix}{c}");
     Ok(User {
-        id: get_str(row, "id")?,
-        username: get_str(row, "username")?,
-        email: get_str(row, "email")?,
-        password_hash: get_str(row, "password_hash")?,
-        role: get_parsed(row, "role")?,
-        is_system: get_bool(row, "is_system")?,
-        created_at: get_ts(row, "created_at")?,
+        id: get_str(row, &col("id"))?,
+        username: get_str(row, &col("username"))?,
+        email: get_str(row, &col("email"))?,
+        password_hash: get_str(row, &col("password_hash"))?,
+        role: get_parsed(row, &col("role"))?,
+        is_system: get_bool(row, &col("is_system"))?,
+        created_at: get_ts(row, &col("created_at"))?,
     })
 }
 
@@ -123,46 +130,18 @@ impl Store {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    /// Stores a session token by its hash (the token itself is never stored).
-    pub async fn insert_token(
-        &self,
-        user_id: &str,
-        token_hash: &str,
-        now: Timestamp,
-        expires_at: Timestamp,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(ms(now))
-        .bind(ms(expires_at))
-        .execute(self.pool())
-        .await?;
+    /// Replaces a user's password hash.
+    pub async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> Result<()> {
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND is_system = 0")
+                .bind(password_hash)
+                .bind(user_id)
+                .execute(self.pool())
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {user_id}")));
+        }
         Ok(())
-    }
-
-    /// The user holding an unexpired token with this hash.
-    pub async fn user_by_token_hash(
-        &self,
-        token_hash: &str,
-        now: Timestamp,
-    ) -> Result<Option<User>> {
-        let columns = USER_COLUMNS
-            .split(", ")
-            .map(|c| format!("u.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let row = sqlx::query(&format!(
-            "SELECT {columns} FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1 AND t.expires_at > $2"
-        ))
-        .bind(token_hash)
-        .bind(ms(now))
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(user_from_row).transpose()
     }
 }
 

@@ -59,6 +59,8 @@ conformance!(
     first_user_is_owner_and_only_once,
     duplicate_usernames_conflict,
     tokens_are_found_by_hash_until_expiry,
+    sessions_are_listed_touched_and_ended,
+    password_change_replaces_the_hash,
     system_user_is_created_once,
     templates_versions_and_presets,
     template_policy_round_trips,
@@ -75,6 +77,7 @@ conformance!(
     prebuild_pools_are_created_read_and_deleted,
     prebuild_pool_changes_are_serialised_per_preset,
     prebuild_claims_are_exclusive,
+    schedule_groups_count_live_claimed_workspaces,
 );
 
 const NOW: &str = "2027-01-04T08:00:00Z";
@@ -168,7 +171,7 @@ async fn duplicate_usernames_conflict(store: &Store) {
 async fn tokens_are_found_by_hash_until_expiry(store: &Store) {
     let user = store.create_user(new_user("carol"), t(NOW)).await.unwrap();
     store
-        .insert_token(&user.id, "abc123", t(NOW), t("2027-01-05T08:00:00Z"))
+        .create_session(session_of(&user, "abc123", "2027-01-05T08:00:00Z"), t(NOW))
         .await
         .unwrap();
     let found = store.user_by_token_hash("abc123", t(NOW)).await.unwrap();
@@ -183,6 +186,146 @@ async fn tokens_are_found_by_hash_until_expiry(store: &Store) {
         .await
         .unwrap();
     assert!(expired.is_none(), "a token is dead at its expiry instant");
+}
+
+fn session_of(user: &User, hash: &str, expires: &str) -> NewSession {
+    NewSession {
+        user_id: user.id.clone(),
+        token_hash: hash.into(),
+        kind: SessionKind::Token,
+        label: "dayshift CLI".into(),
+        expires_at: t(expires),
+    }
+}
+
+async fn sessions_are_listed_touched_and_ended(store: &Store) {
+    let dave = store.create_user(new_user("dave"), t(NOW)).await.unwrap();
+    let erin = store.create_user(new_user("erin"), t(NOW)).await.unwrap();
+    let first = store
+        .create_session(session_of(&dave, "h1", "2027-02-01T00:00:00Z"), t(NOW))
+        .await
+        .unwrap();
+    let mut cookie = session_of(&dave, "h2", "2027-02-01T00:00:00Z");
+    cookie.kind = SessionKind::Cookie;
+    cookie.label = "Firefox".into();
+    let second = store
+        .create_session(cookie, t("2027-01-04T09:00:00Z"))
+        .await
+        .unwrap();
+    store
+        .create_session(session_of(&dave, "h3", "2027-01-04T08:30:00Z"), t(NOW))
+        .await
+        .unwrap();
+    let erins = store
+        .create_session(session_of(&erin, "h4", "2027-02-01T00:00:00Z"), t(NOW))
+        .await
+        .unwrap();
+    assert_ne!(first.id, "h1", "the id is not the hash");
+
+    let later = t("2027-01-04T10:00:00Z");
+    let listed = store.sessions_of_user(&dave.id, later).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        [second.id.as_str(), first.id.as_str()],
+        "unexpired sessions, newest first"
+    );
+    assert_eq!(listed[0].kind, SessionKind::Cookie);
+    assert_eq!(listed[0].label, "Firefox");
+
+    let (user, session) = store
+        .session_by_token_hash("h1", later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (user.id.as_str(), session.id.as_str()),
+        (dave.id.as_str(), first.id.as_str())
+    );
+    store.touch_session(&first.id, later).await.unwrap();
+    store
+        .touch_session(&first.id, t("2027-01-04T10:00:30Z"))
+        .await
+        .unwrap();
+    let (_, touched) = store
+        .session_by_token_hash("h1", later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(touched.last_used_at, later, "kept to the minute");
+
+    let foreign = store.delete_session(&dave.id, &erins.id).await;
+    assert!(
+        matches!(foreign, Err(StoreError::NotFound(_))),
+        "{foreign:?}"
+    );
+    store.delete_session(&dave.id, &first.id).await.unwrap();
+    assert!(store
+        .session_by_token_hash("h1", later)
+        .await
+        .unwrap()
+        .is_none());
+
+    store.delete_session_by_token_hash("h2").await.unwrap();
+    assert!(store
+        .session_by_token_hash("h2", later)
+        .await
+        .unwrap()
+        .is_none());
+
+    let a = store
+        .create_session(session_of(&dave, "h5", "2027-02-01T00:00:00Z"), t(NOW))
+        .await
+        .unwrap();
+    store
+        .create_session(session_of(&dave, "h6", "2027-02-01T00:00:00Z"), t(NOW))
+        .await
+        .unwrap();
+    let ended = store
+        .delete_sessions_of_user(&dave.id, Some(&a.id))
+        .await
+        .unwrap();
+    assert_eq!(ended, 2, "h6 and the expired h3");
+    assert_eq!(
+        store.sessions_of_user(&dave.id, later).await.unwrap(),
+        vec![Session {
+            last_used_at: t(NOW),
+            ..a.clone()
+        }]
+    );
+    assert_eq!(
+        store.delete_sessions_of_user(&dave.id, None).await.unwrap(),
+        1
+    );
+    assert!(
+        store
+            .session_by_token_hash("h4", later)
+            .await
+            .unwrap()
+            .is_some(),
+        "another user's sessions live on"
+    );
+    assert_eq!(
+        store
+            .delete_expired_sessions(t("2027-03-01T00:00:00Z"))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+async fn password_change_replaces_the_hash(store: &Store) {
+    let frank = store.create_user(new_user("frank"), t(NOW)).await.unwrap();
+    store
+        .set_password_hash(&frank.id, "new-hash")
+        .await
+        .unwrap();
+    let found = store.user_by_id(&frank.id).await.unwrap().unwrap();
+    assert_eq!(found.password_hash, "new-hash");
+    let system = store.ensure_system_user("prebuilds", t(NOW)).await.unwrap();
+    assert!(
+        store.set_password_hash(&system.id, "x").await.is_err(),
+        "system users never get a password"
+    );
 }
 
 async fn system_user_is_created_once(store: &Store) {
@@ -1229,4 +1372,65 @@ async fn prebuild_claims_are_exclusive(store: &Store) {
         .await;
     assert!(matches!(kept, Err(StoreError::Conflict(_))), "{kept:?}");
     assert_eq!(store.prebuild_totals().await.unwrap()[0].claimed, 4);
+}
+
+/// The fleet aggregate: one row per (template, schedule, TTL) with its
+/// count, without deleted, dormant or unclaimed prebuild workspaces.
+async fn schedule_groups_count_live_claimed_workspaces(store: &Store) {
+    let (owner, template, first) = fixture(store, None).await;
+    let schedule = "CRON_TZ=UTC 0 9 * * 1-5";
+    let eight_hours = Some(SignedDuration::from_hours(8));
+    let create = |name: &str, autostart: Option<&str>, ttl, preset: Option<String>| {
+        let ws = NewWorkspace {
+            owner_id: owner.id.clone(),
+            name: name.into(),
+            template_id: template.id.clone(),
+            autostart_schedule: autostart.map(str::to_string),
+            ttl,
+            prebuild_preset_id: preset,
+        };
+        let build = start_build(&owner, &template.active_version_id);
+        async move { store.create_workspace(ws, build, t(NOW)).await.unwrap() }
+    };
+    create("a", Some(schedule), eight_hours, None).await;
+    create("b", Some(schedule), eight_hours, None).await;
+    create("c", Some(schedule), None, None).await;
+    let dormant = create("d", Some(schedule), eight_hours, None).await;
+    store
+        .update_workspace(&dormant.workspace.id, LockMode::Wait, t(NOW), |_| {
+            Ok::<_, ()>(WorkspaceChange {
+                dormant_at: Some(Some(t(NOW))),
+                ..Default::default()
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let groups = store.schedule_groups(10).await.unwrap();
+    assert_eq!(
+        groups,
+        vec![
+            ScheduleGroup {
+                template_id: template.id.clone(),
+                autostart_schedule: Some(schedule.into()),
+                ttl: eight_hours,
+                count: 2,
+            },
+            ScheduleGroup {
+                template_id: template.id.clone(),
+                autostart_schedule: None,
+                ttl: None,
+                count: 1,
+            },
+            ScheduleGroup {
+                template_id: template.id.clone(),
+                autostart_schedule: Some(schedule.into()),
+                ttl: None,
+                count: 1,
+            },
+        ],
+        "largest group first; the dormant one is not counted"
+    );
+    assert_eq!(store.schedule_groups(1).await.unwrap().len(), 1, "bounded");
+    let _ = first;
 }

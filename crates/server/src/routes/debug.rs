@@ -27,11 +27,14 @@ pub async fn set_clock(
     match (req.now, req.advance.as_deref()) {
         (Some(now), None) => clock.set(now),
         (None, Some(text)) => {
+            crate::validate::max_len("advance", text, crate::validate::MAX_DURATION_TEXT)?;
             let by = parse_duration(text).map_err(|e| ApiErr::invalid("advance", e.to_string()))?;
-            clock.advance(by).map_err(|e| {
+            // jiff's own message names its internal parameters: say it in
+            // the API's words.
+            clock.advance(by).map_err(|_| {
                 ApiErr::invalid(
                     "advance",
-                    format!("{text:?} moves the clock out of range: {e}"),
+                    format!("{text:?} moves the clock past the supported range of times (years -9999 to 9999)"),
                 )
             })?;
         }

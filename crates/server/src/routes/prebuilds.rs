@@ -10,7 +10,7 @@ use dayshift_store::PageOf;
 
 #[utoipa::path(get, path = "/api/v2/prebuilds",
     params(
-        ("limit" = Option<u32>, Query, description = "rows per page, 1-1000 (default 100)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "rows per page, 1-1000 (default 100)"),
         ("after" = Option<String>, Query, description = "the `next` cursor of the previous page"),
     ),
     responses((status = 200, body = sdk::PrebuildsPage), (status = 400, body = sdk::ApiError)))]

@@ -51,8 +51,12 @@ pub async fn get_preview(
         ));
     }
     let from = match &query.from {
-        Some(text) => text.parse::<Timestamp>().map_err(|e| {
-            ApiErr::invalid("from", format!("{text:?} is not an RFC 3339 time: {e}"))
+        // jiff's parse errors name its internals; say what is expected.
+        Some(text) => text.parse::<Timestamp>().map_err(|_| {
+            ApiErr::invalid(
+                "from",
+                format!("{text:?} is not an RFC 3339 time such as 2027-01-04T08:00:00Z"),
+            )
         })?,
         None => state.clock.now(),
     };

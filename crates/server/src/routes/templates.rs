@@ -245,7 +245,7 @@ pub async fn create_version(
 #[utoipa::path(get, path = "/api/v2/templates/{template}/versions",
     params(
         ("template" = String, Path, description = "id or name"),
-        ("limit" = Option<u32>, Query, description = "rows per page, 1-1000 (default 100)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "rows per page, 1-1000 (default 100)"),
         ("after" = Option<String>, Query, description = "the `next` cursor of the previous page"),
     ),
     responses((status = 200, body = sdk::TemplateVersionsPage), (status = 400, body = sdk::ApiError), (status = 404, body = sdk::ApiError)))]

@@ -80,7 +80,7 @@ pub fn workspace_query(caller: &CurrentUser, all: bool, q: &str) -> ApiResult<Wo
     params(
         ("all" = Option<bool>, Query, description = "owners: everybody's workspaces"),
         ("q" = Option<String>, Query, description = "search, terms ANDed: owner:NAME|me, template:NAME, status:S, name:SUB, outdated:true|false, dormant:true|false; a bare word is name:"),
-        ("limit" = Option<u32>, Query, description = "rows per page, 1-1000 (default 100)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "rows per page, 1-1000 (default 100)"),
         ("after" = Option<String>, Query, description = "the `next` cursor of the previous page"),
     ),
     responses((status = 200, body = sdk::WorkspacesPage), (status = 400, body = sdk::ApiError)))]
@@ -120,23 +120,30 @@ pub async fn get_by_name(
     caller: CurrentUser,
     Path((user, name)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<sdk::Workspace>> {
-    let owner = if user == "me" || user == caller.0.username || user == caller.0.id {
+    let own = user == "me" || user == caller.0.username || user == caller.0.id;
+    let owner = if own {
         Some(caller.0.clone())
     } else if let Some(u) = state.store.user_by_username(&user).await? {
         Some(u)
     } else {
         state.store.user_by_id(&user).await?
     };
-    let not_found = || ApiErr::not_found(format!("workspace {user}/{name} not found"));
+    // One answer for a workspace that does not exist and one the caller
+    // may not see, naming what was asked for (never `me`, never an id).
+    let shown_user = if own {
+        caller.0.username.as_str()
+    } else {
+        user.as_str()
+    };
+    let not_found = || ApiErr::not_found(format!("workspace {shown_user}/{name} not found"));
     let owner = owner.ok_or_else(not_found)?;
     let ws = state
         .store
         .workspace_by_owner_and_name(&owner.id, &name)
         .await?
+        .filter(|ws| caller.is_owner() || ws.workspace.owner_id == caller.0.id)
         .ok_or_else(not_found)?;
-    Ok(axum::Json(convert::workspace(
-        &visible(&state, &caller, &ws.workspace.id).await?,
-    )))
+    Ok(axum::Json(convert::workspace(&ws)))
 }
 
 /// Parses an autostart schedule from a request, normalised; `None` and
@@ -182,13 +189,24 @@ fn ttl(
 }
 
 #[utoipa::path(post, path = "/api/v2/workspaces", request_body = sdk::CreateWorkspaceRequest,
-    responses((status = 201, body = sdk::Workspace), (status = 400, body = sdk::ApiError), (status = 409, body = sdk::ApiError)))]
+    responses((status = 201, body = sdk::Workspace), (status = 400, body = sdk::ApiError),
+        (status = 404, body = sdk::ApiError, description = "no such template"), (status = 409, body = sdk::ApiError)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: CurrentUser,
     Json(req): Json<sdk::CreateWorkspaceRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<sdk::Workspace>)> {
     validate::name("name", &req.name)?;
+    validate::max_len("template", &req.template, validate::MAX_REFERENCE)?;
+    if let Some(id) = &req.template_version_id {
+        validate::max_len("template_version_id", id, validate::MAX_REFERENCE)?;
+    }
+    if let Some(preset) = &req.preset {
+        validate::max_len("preset", preset, validate::MAX_REFERENCE)?;
+    }
+    if let Some(parameters) = &req.parameters {
+        validate::parameters("parameters", parameters)?;
+    }
     let template = find_template(&state, &req.template).await?;
     let version_id = req
         .template_version_id
@@ -368,7 +386,7 @@ pub async fn create_build(
 
 #[utoipa::path(get, path = "/api/v2/workspaces/{id}/builds",
     params(
-        ("limit" = Option<u32>, Query, description = "rows per page, 1-1000 (default 100)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "rows per page, 1-1000 (default 100)"),
         ("after" = Option<String>, Query, description = "the `next` cursor of the previous page"),
     ),
     responses((status = 200, body = sdk::WorkspaceBuildsPage), (status = 400, body = sdk::ApiError), (status = 404, body = sdk::ApiError)))]

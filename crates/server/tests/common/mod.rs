@@ -28,14 +28,18 @@ pub struct TestServer {
 impl TestServer {
     /// A server with a first user `admin` (owner) logged in.
     pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`TestServer::start`] with changes to the test configuration.
+    pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = ManualClock::new(t("2027-01-04T08:00:00Z"));
-        let server = dayshift_server::start(
-            ServerConfig::for_tests(dir.path().to_path_buf()),
-            Some(clock.clone()),
-        )
-        .await
-        .expect("server starts");
+        let mut config = ServerConfig::for_tests(dir.path().to_path_buf());
+        configure(&mut config);
+        let server = dayshift_server::start(config, Some(clock.clone()))
+            .await
+            .expect("server starts");
         let anonymous = Client::new(&server.url());
         anonymous
             .create_first_user(&CreateFirstUserRequest {
