@@ -429,7 +429,9 @@ async fn list_pages_through_every_match_and_searches() {
     let bad = env.run(&["list", "--search", "colour:red"]).await;
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("colour:red"), "{}", stderr(&bad));
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whoami_and_logout_end_the_session_on_the_server() {
     let env = Env::start().await;
     env.logged_in().await;
