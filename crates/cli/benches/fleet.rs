@@ -69,16 +69,17 @@ async fn main() {
     if !sqlite_only {
         backends.push(Backend::Postgres);
     }
-    let mut results = Vec::new();
     for backend in backends {
+        let mut results = Vec::new();
         for size in [1_000, large] {
             match run(backend, size).await {
                 Some(figures) => results.push(figures),
                 None => eprintln!("{backend:?}: not reachable, skipped"),
             }
         }
+        // Each backend's table as soon as it is measured.
+        print_tables(&results);
     }
-    print_tables(&results);
 }
 
 /// The release binary `cargo bench` built next to this bench.
@@ -194,6 +195,9 @@ async fn run(backend: Backend, size: i64) -> Option<Figures> {
     let old_metrics_query = old_metrics_query(backend, dir.path(), url.as_deref()).await;
 
     drop(server);
+    if let Some(url) = &url {
+        drop_schema(url).await;
+    }
     Some(Figures {
         backend,
         workspaces: size,
@@ -267,6 +271,35 @@ async fn seed(store: &Store, size: i64) {
         },
     )
     .await;
+}
+
+/// Drops the schema a PostgreSQL run seeded (a million builds take
+/// hundreds of MB of the machine's disk).
+async fn drop_schema(url: &str) {
+    let Some(schema) = url
+        .split("search_path%3D")
+        .nth(1)
+        .or_else(|| url.split("search_path=").nth(1))
+        .map(|rest| {
+            rest.split(['&', '%', ' '])
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+    else {
+        eprintln!("cannot tell the schema of {url}; left in place");
+        return;
+    };
+    let dropped = match sqlx::PgPool::connect(&testing::postgres_url()).await {
+        Ok(pool) => sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(&pool)
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = dropped {
+        eprintln!("schema {schema} not dropped: {e}");
+    }
 }
 
 fn free_port() -> u16 {
