@@ -758,6 +758,67 @@ async fn debug_clock_reports_by_name_and_claims_are_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_pages_through_every_match_and_searches() {
+    let env = Env::start().await;
+    env.logged_in().await;
+    env.push("echo", "echo").await;
+    let admin = env.admin().await;
+    // More than one page of 100.
+    for i in 0..105 {
+        admin
+            .create_workspace(&dayshift_sdk::CreateWorkspaceRequest {
+                name: format!("ws-{i:03}"),
+                template: "echo".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("workspace");
+    }
+
+    let table = env.ok(&["list"]).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 106, "one header, then every row: {table}");
+    assert!(lines[0].starts_with("WORKSPACE"), "{table}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("WORKSPACE")).count(),
+        1,
+        "the header is printed once, not per page"
+    );
+    assert!(lines[1].starts_with("admin/ws-000") && lines[105].starts_with("admin/ws-104"));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["list", "-o", "json"]).await).expect("one JSON array");
+    assert_eq!(json.as_array().map(Vec::len), Some(105));
+
+    let found = env.ok(&["list", "--search", "ws-10 template:echo"]).await;
+    let names: Vec<&str> = found
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "admin/ws-100",
+            "admin/ws-101",
+            "admin/ws-102",
+            "admin/ws-103",
+            "admin/ws-104"
+        ]
+    );
+    let none: serde_json::Value = serde_json::from_str(
+        &env.ok(&["list", "--search", "owner:nobody", "-o", "json"])
+            .await,
+    )
+    .expect("json");
+    assert_eq!(none, serde_json::json!([]));
+
+    let bad = env.run(&["list", "--search", "colour:red"]).await;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("colour:red"), "{}", stderr(&bad));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whoami_and_logout_end_the_session_on_the_server() {
     let env = Env::start().await;
     env.logged_in().await;

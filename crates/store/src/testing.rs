@@ -339,12 +339,13 @@ pub async fn seed_fleet(store: &Store, seed: &FleetSeed) {
         let index = i64::try_from(index).expect("owner index");
         sqlx::query(&format!(
             "{numbers} INSERT INTO workspaces (id, owner_id, name, template_id, created_at, \
-             last_used_at, dormant_at, deleted, latest_build_id, owner_name, status, outdated) \
+             last_used_at, dormant_at, deleted, latest_build_id, owner_name, status, outdated, \
+             counted, counted_dormant) \
              SELECT 'w' || CAST(i AS TEXT), $2, 'ws-' || CAST(1000000 + i AS TEXT), $3, $4, $4, \
              CASE WHEN i % 50 = 0 THEN $4 END, 0, \
              'b' || CAST(i AS TEXT) || '-' || CAST($5 AS TEXT), $6, \
              CASE i % 3 WHEN 0 THEN 'running' WHEN 1 THEN 'stopped' ELSE 'failed' END, \
-             CASE WHEN i % 7 = 0 THEN 1 ELSE 0 END \
+             CASE WHEN i % 7 = 0 THEN 1 ELSE 0 END, 1, CASE WHEN i % 50 = 0 THEN 1 ELSE 0 END \
              FROM n WHERE i % $7 = $8"
         ))
         .bind(seed.workspaces)
@@ -386,6 +387,15 @@ pub async fn seed_fleet(store: &Store, seed: &FleetSeed) {
         .await
         .expect("seed builds");
     }
+    sqlx::query(
+        "INSERT INTO workspace_counts (owner_name, template_id, status, outdated, dormant, total) \
+         SELECT owner_name, template_id, status, outdated, counted_dormant, COUNT(*) \
+         FROM workspaces WHERE counted = 1 \
+         GROUP BY owner_name, template_id, status, outdated, counted_dormant",
+    )
+    .execute(store.pool())
+    .await
+    .expect("seed workspace counts");
     sqlx::query(
         "INSERT INTO job_totals (status, shard, total) \
          SELECT job_status, 99, COUNT(*) FROM workspace_builds \
