@@ -43,7 +43,7 @@ def _login() -> str:
         )
         response = connection.getresponse()
         body = response.read()
-        if response.status != 200:
+        if not 200 <= response.status < 300:
             raise RuntimeError(f"hook login answered {response.status}: {body!r}")
         return json.loads(body)["session_token"]
     finally:
